@@ -1,0 +1,28 @@
+"""Flask-Admin views: thin, they call ticketer.services."""
+
+from flask import Flask, render_template
+from flask_admin import Admin
+from flask_admin.theme import Bootstrap4Theme
+
+from admin_views.home import HomeView
+from admin_views.tickets import TicketsView
+from admin_views.topics import TopicsView
+from ticketer.extensions import db
+from ticketer.models import Topic
+
+
+def init_admin(app: Flask) -> Admin:
+    admin = Admin(
+        app,
+        name="Ticketer",
+        theme=Bootstrap4Theme(base_template="admin/ticketer_base.html", fluid=True),
+        index_view=HomeView(name="Home", url="/admin", menu_class_name="d-none"),
+    )
+    admin.add_view(TicketsView(name="Tickets", endpoint="tickets", url="/admin/tickets"))
+    admin.add_view(TopicsView(Topic, db, name="Topics", endpoint="topics", url="/admin/topics"))
+
+    @app.errorhandler(403)
+    def forbidden(error):
+        return render_template("errors/403.html"), 403
+
+    return admin

@@ -1,0 +1,65 @@
+"""The one security base of every admin view: who may enter, and what they may do there."""
+
+from flask import abort, redirect, request, url_for
+from flask_admin import AdminIndexView, BaseView
+from flask_admin.contrib.sqla import ModelView
+from flask_login import current_user
+from flask_wtf import FlaskForm
+
+from ticketer.roles import Capability
+
+
+def user_can(capability: Capability | None) -> bool:
+    return bool(current_user.is_authenticated and (capability is None or current_user.can(capability)))
+
+
+class SecuredMixin:
+    """Entering needs `capability`; anonymous visitors go to sign-in, others get 403."""
+
+    capability: Capability = Capability.VIEW_TICKETS
+
+    def is_accessible(self) -> bool:
+        return user_can(self.capability)
+
+    def inaccessible_callback(self, name, **kwargs):
+        if not current_user.is_authenticated:
+            return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
+        abort(403)
+
+
+class SecuredView(SecuredMixin, BaseView):
+    """A custom admin page (BaseView with @expose routes)."""
+
+
+class SecuredIndexView(SecuredMixin, AdminIndexView):
+    pass
+
+
+class SecuredModelView(SecuredMixin, ModelView):
+    """A Flask-Admin model view whose create/edit/delete rights follow the user's role.
+
+    `write_capability` is needed to create, edit or delete; `allow_*` say which of those the view
+    offers at all. Reading needs `capability`.
+    """
+
+    form_base_class = FlaskForm  # CSRF token from CSRFProtect's secret; never SecureForm as well
+    write_capability: Capability | None = None
+    allow_create = True
+    allow_edit = True
+    allow_delete = False
+    page_size = 50
+
+    def _may_write(self) -> bool:
+        return self.write_capability is not None and user_can(self.write_capability)
+
+    @property
+    def can_create(self) -> bool:
+        return self.allow_create and self._may_write()
+
+    @property
+    def can_edit(self) -> bool:
+        return self.allow_edit and self._may_write()
+
+    @property
+    def can_delete(self) -> bool:
+        return self.allow_delete and self._may_write()

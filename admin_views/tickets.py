@@ -1,0 +1,264 @@
+"""The agent's workspace: ticket folders, a ticket's conversation, and the actions on it."""
+
+from flask import abort, flash, jsonify, redirect, request, url_for
+from flask_admin import expose
+from flask_login import current_user
+from flask_wtf import FlaskForm
+from sqlalchemy import select
+from sqlalchemy.orm import joinedload
+from wtforms import SelectField, TextAreaField
+from wtforms.validators import DataRequired, Length, Optional
+
+from admin_views.base import SecuredView, user_can
+from ticketer import ticket_lists
+from ticketer.errors import TicketerError
+from ticketer.extensions import db
+from ticketer.models import Contact, Message, Ticket, TicketEvent, Topic
+from ticketer.roles import Capability
+from ticketer.services import tickets as ticket_service
+from ticketer.services.validation import MESSAGE_MAX_LENGTH, NOTE_MAX_LENGTH
+
+
+class ReplyForm(FlaskForm):
+    text = TextAreaField("Reply", validators=[DataRequired("Write a reply first."), Length(max=MESSAGE_MAX_LENGTH)])
+
+
+class NoteForm(FlaskForm):
+    note = TextAreaField("Note", validators=[DataRequired("Write a note first."), Length(max=NOTE_MAX_LENGTH)])
+
+
+class AssignForm(FlaskForm):
+    assignee = SelectField("Assign to", coerce=str, validators=[Optional()])
+    note = TextAreaField("Note (optional)", validators=[Length(max=NOTE_MAX_LENGTH)])
+
+
+class TopicForm(FlaskForm):
+    topic = SelectField("Topic", coerce=str, validators=[DataRequired()])
+
+
+class ActionForm(FlaskForm):
+    """Close and reopen: nothing to fill in, but CSRF-protected."""
+
+
+def _int_arg(name: str) -> int | None:
+    value = request.args.get(name, "")
+    return int(value) if value.isdigit() and len(value) < 12 else None
+
+
+class TicketsView(SecuredView):
+    capability = Capability.VIEW_TICKETS
+
+    # --- folders ------------------------------------------------------------------------------
+
+    def _filter(self) -> ticket_lists.TicketFilter:
+        default_folder = "mine" if current_user.role == "agent" else "all"
+        return ticket_lists.TicketFilter(
+            folder=request.args.get("folder", default_folder),
+            status=request.args.get("status", "open"),
+            query=request.args.get("q", ""),
+            topic_id=_int_arg("topic"),
+            assignee_id=_int_arg("assignee"),
+        )
+
+    @expose("/")
+    def index(self):
+        ticket_filter = self._filter()
+        page = ticket_lists.list_tickets(
+            ticket_filter,
+            current_user,
+            after=request.args.get("after"),
+            before=request.args.get("before"),
+            limit=self.admin.app.config["TICKETS_PER_PAGE"],
+        )
+        return self.render(
+            "admin/tickets/list.html",
+            ticket_filter=ticket_filter,
+            page=page,
+            counts=ticket_lists.folder_counts(current_user),
+            topics=db.session.execute(select(Topic).order_by(Topic.name)).scalars().all(),
+            agents=ticket_lists.assignable_users(),
+        )
+
+    @expose("/counts.json")
+    def counts(self):
+        return jsonify(ticket_lists.folder_counts(current_user))
+
+    # --- one ticket ---------------------------------------------------------------------------
+
+    def _load(self, ticket_uuid: str) -> Ticket:
+        ticket = (
+            db.session.execute(
+                select(Ticket)
+                .where(Ticket.uuid == ticket_uuid)
+                .options(
+                    joinedload(Ticket.contact).selectinload(Contact.urns),
+                    joinedload(Ticket.topic),
+                    joinedload(Ticket.assignee),
+                    joinedload(Ticket.opened_by),
+                )
+            )
+            .unique()
+            .scalar_one_or_none()
+        )
+        if ticket is None:
+            abort(404)
+        return ticket
+
+    def _timeline(self, ticket: Ticket) -> list[tuple[str, object]]:
+        events = (
+            db.session.execute(
+                select(TicketEvent)
+                .where(TicketEvent.ticket_id == ticket.id)
+                .options(
+                    joinedload(TicketEvent.created_by),
+                    joinedload(TicketEvent.assignee),
+                    joinedload(TicketEvent.topic),
+                )
+                .order_by(TicketEvent.id)
+            )
+            .scalars()
+            .all()
+        )
+        messages = (
+            db.session.execute(
+                select(Message)
+                .where(Message.ticket_id == ticket.id)
+                .options(joinedload(Message.created_by))
+                .order_by(Message.id)
+            )
+            .scalars()
+            .all()
+        )
+        items = [("event", e) for e in events] + [("message", m) for m in messages]
+        # Events before messages at the same instant: "opened" comes before the first reply.
+        items.sort(key=lambda item: (item[1].created_on, item[0] == "message", item[1].id))
+        return items
+
+    def _forms(self, ticket: Ticket, **bound) -> dict:
+        agents = ticket_lists.assignable_users()
+        topics = db.session.execute(select(Topic).order_by(Topic.name)).scalars().all()
+        assign_form = bound.get("assign_form") or AssignForm(formdata=None)
+        assign_form.assignee.choices = [("", "Nobody (unassigned)")] + [
+            (str(u.id), f"{u.display_name} ({u.role})") for u in agents
+        ]
+        if not bound.get("assign_form"):
+            assign_form.assignee.data = str(ticket.assignee_id or "")
+        topic_form = bound.get("topic_form") or TopicForm(formdata=None)
+        topic_form.topic.choices = [(str(t.id), t.name) for t in topics]
+        if not bound.get("topic_form"):
+            topic_form.topic.data = str(ticket.topic_id)
+        return {
+            "reply_form": bound.get("reply_form") or ReplyForm(formdata=None),
+            "note_form": bound.get("note_form") or NoteForm(formdata=None),
+            "assign_form": assign_form,
+            "topic_form": topic_form,
+            "action_form": ActionForm(formdata=None),
+        }
+
+    def _render_ticket(self, ticket: Ticket, status: int = 200, **bound):
+        return (
+            self.render(
+                "admin/tickets/detail.html",
+                ticket=ticket,
+                contact=ticket.contact,
+                timeline=self._timeline(ticket),
+                can_work=user_can(Capability.WORK_TICKETS),
+                back_url=request.args.get("back") or url_for(".index"),
+                **self._forms(ticket, **bound),
+            ),
+            status,
+        )
+
+    @expose("/<uuid:ticket_uuid>")
+    def detail(self, ticket_uuid):
+        return self._render_ticket(self._load(str(ticket_uuid)))
+
+    def _act(self, ticket_uuid, form_name: str, form, action, success: str):
+        """Run `action` when the form validates; show errors by their field, else flash and redirect."""
+        if not user_can(Capability.WORK_TICKETS):
+            abort(403)
+        ticket = self._load(str(ticket_uuid))
+        if form.validate_on_submit():
+            try:
+                changed = action(ticket, form)
+                db.session.commit()
+            except TicketerError as error:
+                db.session.rollback()
+                field = next(iter(error.fields), None)
+                target = getattr(form, field, None) if field else None
+                if target is not None and hasattr(target, "errors"):
+                    target.errors = [*target.errors, error.message]
+                else:
+                    flash(error.message, "error")
+                ticket = self._load(str(ticket_uuid))
+                return self._render_ticket(ticket, 400, **{form_name: form})
+            flash(success if changed is not False else "Nothing to change.", "success" if changed else "info")
+            return redirect(url_for(".detail", ticket_uuid=ticket.uuid))
+        return self._render_ticket(ticket, 400, **{form_name: form})
+
+    @expose("/<uuid:ticket_uuid>/reply", methods=["POST"])
+    def reply(self, ticket_uuid):
+        return self._act(
+            ticket_uuid,
+            "reply_form",
+            ReplyForm(),
+            lambda t, f: bool(ticket_service.reply(t.id, f.text.data, by=current_user)),
+            "Reply queued for sending.",
+        )
+
+    @expose("/<uuid:ticket_uuid>/note", methods=["POST"])
+    def note(self, ticket_uuid):
+        return self._act(
+            ticket_uuid,
+            "note_form",
+            NoteForm(),
+            lambda t, f: bool(ticket_service.add_note(t.id, f.note.data, by=current_user)),
+            "Note added.",
+        )
+
+    @expose("/<uuid:ticket_uuid>/assign", methods=["POST"])
+    def assign(self, ticket_uuid):
+        form = AssignForm()
+        form.assignee.choices = [("", "")] + [(str(u.id), "") for u in ticket_lists.assignable_users()]
+        form.assignee.validators[0].message = "Pick someone who can take tickets."
+        return self._act(
+            ticket_uuid,
+            "assign_form",
+            form,
+            lambda t, f: ticket_service.assign(
+                t.id, int(f.assignee.data) if f.assignee.data else None, by=current_user, note=f.note.data
+            ),
+            "Ticket assigned.",
+        )
+
+    @expose("/<uuid:ticket_uuid>/topic", methods=["POST"])
+    def topic(self, ticket_uuid):
+        form = TopicForm()
+        form.topic.choices = [(str(t.id), "") for t in db.session.execute(select(Topic)).scalars()]
+        return self._act(
+            ticket_uuid,
+            "topic_form",
+            form,
+            lambda t, f: ticket_service.change_topic(t.id, int(f.topic.data), by=current_user),
+            "Topic changed.",
+        )
+
+    @expose("/<uuid:ticket_uuid>/close", methods=["POST"])
+    def close(self, ticket_uuid):
+        return self._act(
+            ticket_uuid,
+            "action_form",
+            ActionForm(),
+            lambda t, f: ticket_service.close(t.id, by=current_user),
+            "Ticket closed.",
+        )
+
+    @expose("/<uuid:ticket_uuid>/reopen", methods=["POST"])
+    def reopen(self, ticket_uuid):
+        return self._act(
+            ticket_uuid,
+            "action_form",
+            ActionForm(),
+            lambda t, f: ticket_service.reopen(t.id, by=current_user),
+            "Ticket reopened.",
+        )

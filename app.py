@@ -1,0 +1,56 @@
+"""Ticketer's application factory: create_app(config) -> Flask."""
+
+import secrets
+from pathlib import Path
+
+from flask import Flask, g, redirect, request, url_for
+
+from ticketer import database
+from ticketer.config import Config
+from ticketer.extensions import csrf, db, login_manager, migrate
+
+BASE_DIR = Path(__file__).resolve().parent
+
+
+def create_app(config: object | None = None) -> Flask:
+    app = Flask(__name__, instance_path=str(BASE_DIR / "instance"))
+    app.config.from_object(config if config is not None else Config())
+    if not app.config.get("SECRET_KEY"):
+        if not app.debug:
+            raise RuntimeError(
+                "SECRET_KEY is not set. Set the SECRET_KEY environment variable to a long random "
+                "string (e.g. `python -c 'import secrets; print(secrets.token_hex(32))'`)."
+            )
+        app.logger.warning("SECRET_KEY is not set; using a random one for this debug run.")
+        app.config["SECRET_KEY"] = secrets.token_hex(32)
+    Path(app.instance_path).mkdir(exist_ok=True)
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(BASE_DIR / "migrations"), render_as_batch=True, compare_type=True)
+    csrf.init_app(app)
+    login_manager.init_app(app)
+
+    from admin_views import init_admin
+    from admin_views.auth import bp as auth_bp
+    from ticketer import cli
+
+    app.register_blueprint(auth_bp)
+    init_admin(app)
+    cli.register(app)
+
+    @app.before_request
+    def _reads_do_not_lock():
+        if request.method in ("GET", "HEAD", "OPTIONS"):
+            g.read_only_token = database.begin_read_only()
+
+    @app.teardown_request
+    def _end_read_only(exc):
+        token = g.pop("read_only_token", None)
+        if token is not None:
+            database.end_read_only(token)
+
+    @app.get("/")
+    def root():
+        return redirect(url_for("tickets.index"))
+
+    return app

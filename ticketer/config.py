@@ -1,0 +1,76 @@
+"""Configuration, read from environment variables only (each one is listed in the README)."""
+
+import os
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def database_url_from_env(value: str | None) -> str:
+    """Normalise DATABASE_URL: default to the embedded SQLite file; use psycopg 3 for PostgreSQL."""
+    if not value:
+        return f"sqlite:///{BASE_DIR / 'instance' / 'ticketer.db'}"
+    for prefix in ("postgres://", "postgresql://"):
+        if value.startswith(prefix):
+            return "postgresql+psycopg://" + value[len(prefix) :]
+    return value
+
+
+def _bool(name: str, default: bool = False) -> bool:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    return raw.strip().lower() in ("1", "true", "yes", "on")
+
+
+def _int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    return int(raw) if raw else default
+
+
+class Config:
+    """Settings for a real run, read from the environment when instantiated."""
+
+    def __init__(self) -> None:
+        env = os.environ
+        self.DEBUG = _bool("FLASK_DEBUG")
+        self.SECRET_KEY = env.get("SECRET_KEY")
+        self.SQLALCHEMY_DATABASE_URI = database_url_from_env(env.get("DATABASE_URL"))
+        self.SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+        self.PUBLIC_URL = env.get("PUBLIC_URL", "http://127.0.0.1:5000").rstrip("/")
+        self.TICKETS_PER_PAGE = _int("TICKETS_PER_PAGE", 50)
+        self.MAX_CONTENT_LENGTH = 1024 * 1024
+        self.WTF_CSRF_TIME_LIMIT = None
+        secure = self.PUBLIC_URL.startswith("https://")
+        self.SESSION_COOKIE_HTTPONLY = True
+        self.SESSION_COOKIE_SAMESITE = "Lax"
+        self.SESSION_COOKIE_SECURE = secure
+        self.REMEMBER_COOKIE_HTTPONLY = True
+        self.REMEMBER_COOKIE_SAMESITE = "Lax"
+        self.REMEMBER_COOKIE_SECURE = secure
+        # Mail: with no MAIL_SERVER, mail is printed to the console instead of sent.
+        self.MAIL_SERVER = env.get("MAIL_SERVER", "")
+        self.MAIL_PORT = _int("MAIL_PORT", 25)
+        self.MAIL_USERNAME = env.get("MAIL_USERNAME", "")
+        self.MAIL_PASSWORD = env.get("MAIL_PASSWORD", "")
+        self.MAIL_USE_TLS = _bool("MAIL_USE_TLS")
+        self.MAIL_FROM = env.get("MAIL_FROM", "Ticketer <ticketer@localhost>")
+        self.INVITATION_TTL_DAYS = _int("INVITATION_TTL_DAYS", 7)
+
+
+class TestConfig(Config):
+    """Settings for the test suite: the database URL comes from the test fixtures."""
+
+    def __init__(self, database_url: str, **overrides) -> None:
+        super().__init__()
+        self.TESTING = True
+        self.DEBUG = False
+        self.SECRET_KEY = "test-secret-key"
+        self.SQLALCHEMY_DATABASE_URI = database_url
+        self.WTF_CSRF_ENABLED = False
+        self.PUBLIC_URL = "http://127.0.0.1:5000"
+        self.SESSION_COOKIE_SECURE = False
+        self.REMEMBER_COOKIE_SECURE = False
+        self.MAIL_SERVER = ""
+        for key, value in overrides.items():
+            setattr(self, key, value)

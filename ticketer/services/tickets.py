@@ -1,0 +1,465 @@
+"""Tickets: open, assign, note, change topic, close, reopen, reply, receive, and their bulk forms.
+
+Single-ticket operations and bulk operations share one set-based implementation: an
+UPDATE ... RETURNING of the tickets that qualify, then one INSERT ... SELECT of their events.
+"""
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Integer, Text, exists, func, insert, literal, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import aliased
+
+from ticketer import expressions
+from ticketer.clock import utcnow
+from ticketer.errors import Conflict, NotFound, PermissionDenied, ValidationError
+from ticketer.extensions import db
+from ticketer.models import Contact, Message, Ticket, TicketEvent, TicketStatus, Topic, User, UTCDateTime
+from ticketer.roles import Capability
+from ticketer.services import topics as topic_service
+from ticketer.services.validation import (
+    BODY_MAX_LENGTH,
+    MESSAGE_MAX_LENGTH,
+    NOTE_MAX_LENGTH,
+    clean_text,
+)
+
+Kind = TicketEvent.Kind
+# Ids per statement: keeps every statement under SQLite's bound-parameter limit.
+CHUNK_SIZE = 5_000
+
+# Called with (ticket ids, acting user id, now) after tickets are closed; flows register here
+# to record follow-up flow starts in the same transaction.
+after_close_hooks: list[Callable[[list[int], int | None, datetime], None]] = []
+
+
+@dataclass(frozen=True)
+class BulkResult:
+    """What a bulk action did: tickets changed, and tickets selected that didn't qualify."""
+
+    changed: int
+    skipped: int
+
+    @property
+    def message(self) -> str:
+        text = f"{self.changed:,} ticket{'s' if self.changed != 1 else ''} updated"
+        if self.skipped:
+            text += f"; {self.skipped:,} skipped (already in that state)"
+        return text + "."
+
+
+def _require(user: User | None, capability: Capability) -> None:
+    """`None` is the system (a flow, the scheduler); a user needs the capability."""
+    if user is None:
+        return
+    if not user.can(capability):
+        raise PermissionDenied("You don't have permission to do that.")
+
+
+def _user_id(user: User | None) -> int | None:
+    return user.id if user is not None else None
+
+
+def get_ticket(ticket_id: int) -> Ticket:
+    ticket = db.session.get(Ticket, ticket_id)
+    if ticket is None:
+        raise NotFound("That ticket doesn't exist.")
+    return ticket
+
+
+def get_ticket_by_uuid(ticket_uuid: str) -> Ticket:
+    ticket = db.session.execute(db.select(Ticket).where(Ticket.uuid == ticket_uuid)).scalar_one_or_none()
+    if ticket is None:
+        raise NotFound("That ticket doesn't exist.")
+    return ticket
+
+
+def check_assignee(assignee_id: int | None) -> User | None:
+    """The user tickets may be assigned to, or ValidationError: active, and a role that takes tickets."""
+    if assignee_id is None:
+        return None
+    user = db.session.get(User, assignee_id)
+    if user is None or not user.can_take_tickets:
+        raise ValidationError("Tickets can only be assigned to active agents, supervisors or admins.", field="assignee")
+    return user
+
+
+def _open_ticket_of(contact_id: int) -> Ticket | None:
+    return db.session.execute(
+        db.select(Ticket).where(Ticket.contact_id == contact_id, Ticket.status == TicketStatus.OPEN)
+    ).scalar_one_or_none()
+
+
+def _event(ticket: Ticket, kind: str, by_id: int | None, now: datetime, **values: Any) -> TicketEvent:
+    event = TicketEvent(ticket_id=ticket.id, kind=kind, created_by_id=by_id, created_on=now, **values)
+    db.session.add(event)
+    return event
+
+
+def body_context(contact: Contact, topic: Topic, results: Mapping | None) -> dict[str, Any]:
+    """What the expressions in a ticket body can refer to."""
+    return {
+        "results": expressions.normalise_results(results),
+        "contact": {
+            "name": contact.name,
+            "urn": contact.primary_urn or "",
+            "uuid": contact.uuid,
+            "language": contact.language or "",
+        },
+        "fields": dict(contact.fields or {}),
+        "ticket": {"topic": topic.name},
+    }
+
+
+def open_ticket(
+    *,
+    contact_id: int,
+    topic_name: str | None = None,
+    body: str | None = "",
+    results: Mapping | None = None,
+    assignee_id: int | None = None,
+    opened_by: User | None = None,
+    flow_uuid: str | None = None,
+    flow_name: str | None = None,
+) -> tuple[Ticket, bool]:
+    """Open a ticket for a contact, or return their open one with the body added as a note.
+
+    Returns (ticket, created). The body may hold expressions (@results.x, @contact.name, ...),
+    evaluated here against the results and the contact. One open ticket per contact holds even
+    under concurrent calls: the database's partial unique index decides, and the loser gets the
+    winner's ticket.
+    """
+    _require(opened_by, Capability.WORK_TICKETS)
+    contact = db.session.get(Contact, contact_id)
+    if contact is None:
+        raise NotFound("That contact doesn't exist.")
+    template = clean_text(body, field="body", max_length=BODY_MAX_LENGTH)
+    topic = topic_service.get_or_create_topic(topic_name)
+    results = expressions.normalise_results(results)
+    rendered = expressions.render(template, body_context(contact, topic, results))[:BODY_MAX_LENGTH]
+    check_assignee(assignee_id)
+    now = utcnow()
+    by_id = _user_id(opened_by)
+
+    existing = _open_ticket_of(contact_id)
+    if existing is None:
+        ticket = Ticket(
+            contact_id=contact_id,
+            topic_id=topic.id,
+            assignee_id=assignee_id,
+            status=TicketStatus.OPEN,
+            body=rendered,
+            results=results,
+            opened_on=now,
+            opened_by_id=by_id,
+            opened_in_flow_uuid=flow_uuid,
+            opened_in_flow_name=flow_name,
+            last_activity_on=now,
+        )
+        try:
+            with db.session.begin_nested():
+                db.session.add(ticket)
+                db.session.flush()
+                _event(ticket, Kind.OPENED, by_id, now, assignee_id=assignee_id, topic_id=topic.id, note=None)
+                db.session.flush()
+            return ticket, True
+        except IntegrityError:
+            existing = _open_ticket_of(contact_id)
+            if existing is None:
+                raise
+    if rendered:
+        _event(existing, Kind.NOTE_ADDED, by_id, now, note=rendered)
+    existing.last_activity_on = now
+    db.session.flush()
+    return existing, False
+
+
+# --- the set-based core ---------------------------------------------------------------------
+
+
+def _chunks(ids: Sequence[int]) -> Iterable[list[int]]:
+    unique = list(dict.fromkeys(int(i) for i in ids))
+    for start in range(0, len(unique), CHUNK_SIZE):
+        yield unique[start : start + CHUNK_SIZE]
+
+
+def _apply(
+    ticket_ids: Sequence[int],
+    *,
+    conditions: Callable[[list[int]], list],
+    values: dict[str, Any],
+    kind: str,
+    by_id: int | None,
+    now: datetime,
+    note: str | None = None,
+    assignee_id: int | None = None,
+    topic_id: int | None = None,
+) -> list[int]:
+    """UPDATE the tickets among `ticket_ids` that meet `conditions`, and INSERT one event for each.
+
+    Returns the ids changed. Two statements per chunk of ids, whatever the number of tickets.
+    """
+    changed: list[int] = []
+    for chunk in _chunks(ticket_ids):
+        rows = db.session.execute(
+            update(Ticket)
+            .where(Ticket.id.in_(chunk), *conditions(chunk))
+            .values(**values, last_activity_on=now)
+            .returning(Ticket.id)
+            .execution_options(synchronize_session=False)
+        ).scalars()
+        ids = list(rows)
+        if not ids:
+            continue
+        db.session.execute(
+            insert(TicketEvent).from_select(
+                ["ticket_id", "kind", "created_by_id", "created_on", "note", "assignee_id", "topic_id"],
+                select(
+                    Ticket.id,
+                    literal(str(kind)),
+                    literal(by_id, Integer),
+                    literal(now, UTCDateTime),
+                    literal(note, Text),
+                    literal(assignee_id, Integer),
+                    literal(topic_id, Integer),
+                ).where(Ticket.id.in_(ids)),
+            )
+        )
+        changed.extend(ids)
+    # Tickets loaded in this session no longer match the database: reload them on next access.
+    changed_ids = set(changed)
+    for key, obj in list(db.session.identity_map.items()):
+        if key[0] is Ticket and key[1][0] in changed_ids:
+            db.session.expire(obj)
+    return changed
+
+
+def _result(ticket_ids: Sequence[int], changed: list[int]) -> BulkResult:
+    selected = len(set(ticket_ids))
+    return BulkResult(changed=len(changed), skipped=selected - len(changed))
+
+
+def _assign(ticket_ids: Sequence[int], assignee_id: int | None, by: User | None, note: str) -> list[int]:
+    return _apply(
+        ticket_ids,
+        conditions=lambda chunk: [
+            Ticket.status == TicketStatus.OPEN,
+            Ticket.assignee_id.is_distinct_from(assignee_id),
+        ],
+        values={"assignee_id": assignee_id},
+        kind=Kind.ASSIGNED,
+        by_id=_user_id(by),
+        now=utcnow(),
+        note=note or None,
+        assignee_id=assignee_id,
+    )
+
+
+def _close(ticket_ids: Sequence[int], by: User | None) -> list[int]:
+    now = utcnow()
+    changed = _apply(
+        ticket_ids,
+        conditions=lambda chunk: [Ticket.status == TicketStatus.OPEN],
+        values={"status": TicketStatus.CLOSED.value, "closed_on": now},
+        kind=Kind.CLOSED,
+        by_id=_user_id(by),
+        now=now,
+    )
+    if changed:
+        for hook in after_close_hooks:
+            hook(changed, _user_id(by), now)
+    return changed
+
+
+def _reopen(ticket_ids: Sequence[int], by: User | None) -> list[int]:
+    other = aliased(Ticket)
+    newest = aliased(Ticket)
+
+    def conditions(chunk: list[int]) -> list:
+        return [
+            Ticket.status == TicketStatus.CLOSED,
+            # one open ticket per contact: not when the contact has an open one ...
+            ~exists().where(other.contact_id == Ticket.contact_id, other.status == TicketStatus.OPEN),
+            # ... and of several selected closed tickets of one contact, only the newest.
+            Ticket.id
+            == select(func.max(newest.id))
+            .where(
+                newest.contact_id == Ticket.contact_id,
+                newest.status == TicketStatus.CLOSED,
+                newest.id.in_(chunk),
+            )
+            .scalar_subquery(),
+        ]
+
+    try:
+        with db.session.begin_nested():
+            return _apply(
+                ticket_ids,
+                conditions=conditions,
+                values={"status": TicketStatus.OPEN.value, "closed_on": None},
+                kind=Kind.REOPENED,
+                by_id=_user_id(by),
+                now=utcnow(),
+            )
+    except IntegrityError:
+        raise Conflict("A contact of these tickets got a new open ticket meanwhile; try again.") from None
+
+
+def _change_topic(ticket_ids: Sequence[int], topic_id: int, by: User | None) -> list[int]:
+    if db.session.get(Topic, topic_id) is None:
+        raise ValidationError("That topic doesn't exist.", field="topic")
+    return _apply(
+        ticket_ids,
+        conditions=lambda chunk: [Ticket.topic_id != topic_id],
+        values={"topic_id": topic_id},
+        kind=Kind.TOPIC_CHANGED,
+        by_id=_user_id(by),
+        now=utcnow(),
+        topic_id=topic_id,
+    )
+
+
+def _clean_note(note: str | None, *, required: bool = False) -> str:
+    return clean_text(note, field="note", max_length=NOTE_MAX_LENGTH, required=required)
+
+
+# --- one ticket -----------------------------------------------------------------------------
+
+
+def assign(ticket_id: int, assignee_id: int | None, *, by: User | None, note: str | None = None) -> bool:
+    """Assign a ticket (None unassigns), with an optional note. Returns whether anything changed.
+
+    Assigning to the current assignee with a note adds the note; without one it changes nothing.
+    """
+    _require(by, Capability.WORK_TICKETS)
+    ticket = get_ticket(ticket_id)
+    note = _clean_note(note)
+    check_assignee(assignee_id)
+    if not ticket.is_open:
+        raise ValidationError("Reopen the ticket before assigning it.", field="assignee")
+    if ticket.assignee_id == assignee_id:
+        if note:
+            add_note(ticket_id, note, by=by)
+            return True
+        return False
+    return bool(_assign([ticket_id], assignee_id, by, note))
+
+
+def add_note(ticket_id: int, note: str, *, by: User | None) -> TicketEvent:
+    """Add an internal note (at most 10,000 characters) to a ticket's timeline."""
+    _require(by, Capability.WORK_TICKETS)
+    ticket = get_ticket(ticket_id)
+    text = _clean_note(note, required=True)
+    now = utcnow()
+    ticket.last_activity_on = now
+    event = _event(ticket, Kind.NOTE_ADDED, _user_id(by), now, note=text)
+    db.session.flush()
+    return event
+
+
+def change_topic(ticket_id: int, topic_id: int, *, by: User | None) -> bool:
+    """Move a ticket to another topic. Returns whether it changed."""
+    _require(by, Capability.WORK_TICKETS)
+    get_ticket(ticket_id)
+    return bool(_change_topic([ticket_id], topic_id, by))
+
+
+def close(ticket_id: int, *, by: User | None) -> bool:
+    """Close a ticket. Closing a closed ticket changes nothing and adds no event."""
+    _require(by, Capability.WORK_TICKETS)
+    get_ticket(ticket_id)
+    return bool(_close([ticket_id], by))
+
+
+def reopen(ticket_id: int, *, by: User | None) -> bool:
+    """Reopen a closed ticket. Reopening an open one changes nothing and adds no event.
+
+    Refused (Conflict) when the contact has another open ticket.
+    """
+    _require(by, Capability.WORK_TICKETS)
+    ticket = get_ticket(ticket_id)
+    if ticket.is_open:
+        return False
+    if _open_ticket_of(ticket.contact_id) is not None:
+        raise Conflict("This contact already has an open ticket; work that one instead.")
+    return bool(_reopen([ticket_id], by))
+
+
+def reply(ticket_id: int, text: str, *, by: User | None) -> Message:
+    """Queue a reply to the contact on an open ticket; the dispatcher sends it."""
+    _require(by, Capability.WORK_TICKETS)
+    ticket = get_ticket(ticket_id)
+    body = clean_text(text, field="text", max_length=MESSAGE_MAX_LENGTH, required=True)
+    if not ticket.is_open:
+        raise ValidationError("Reopen the ticket to reply.", field="text")
+    now = utcnow()
+    message = Message(
+        contact_id=ticket.contact_id,
+        ticket_id=ticket.id,
+        direction=Message.Direction.OUT,
+        text=body,
+        status=Message.Status.QUEUED,
+        created_by_id=_user_id(by),
+        created_on=now,
+    )
+    db.session.add(message)
+    ticket.last_activity_on = now
+    if ticket.first_reply_on is None:
+        ticket.first_reply_on = now
+    db.session.flush()
+    return message
+
+
+def receive_message(contact_id: int, text: str) -> Message:
+    """Record a message from the contact; it joins their open ticket, if any, and bumps its activity."""
+    if db.session.get(Contact, contact_id) is None:
+        raise NotFound("That contact doesn't exist.")
+    body = clean_text(text, field="text", max_length=MESSAGE_MAX_LENGTH, required=True)
+    now = utcnow()
+    ticket = _open_ticket_of(contact_id)
+    message = Message(
+        contact_id=contact_id,
+        ticket_id=ticket.id if ticket else None,
+        direction=Message.Direction.IN,
+        text=body,
+        status=Message.Status.RECEIVED,
+        created_on=now,
+    )
+    db.session.add(message)
+    if ticket is not None:
+        ticket.last_activity_on = now
+    db.session.flush()
+    return message
+
+
+# --- many tickets (supervisors and admins) --------------------------------------------------
+
+
+def assign_tickets(
+    ticket_ids: Sequence[int], assignee_id: int | None, *, by: User | None, note: str | None = None
+) -> BulkResult:
+    """Assign many open tickets (None unassigns) with one note, set-based."""
+    _require(by, Capability.BULK_ACTIONS)
+    check_assignee(assignee_id)
+    return _result(ticket_ids, _assign(ticket_ids, assignee_id, by, _clean_note(note)))
+
+
+def close_tickets(ticket_ids: Sequence[int], *, by: User | None) -> BulkResult:
+    """Close many tickets, set-based; closed ones are skipped."""
+    _require(by, Capability.BULK_ACTIONS)
+    return _result(ticket_ids, _close(ticket_ids, by))
+
+
+def reopen_tickets(ticket_ids: Sequence[int], *, by: User | None) -> BulkResult:
+    """Reopen many tickets, set-based; open ones, and those whose contact has an open ticket, are skipped."""
+    _require(by, Capability.BULK_ACTIONS)
+    return _result(ticket_ids, _reopen(ticket_ids, by))
+
+
+def change_topic_tickets(ticket_ids: Sequence[int], topic_id: int, *, by: User | None) -> BulkResult:
+    """Move many tickets to a topic, set-based."""
+    _require(by, Capability.BULK_ACTIONS)
+    return _result(ticket_ids, _change_topic(ticket_ids, topic_id, by))

@@ -1,0 +1,90 @@
+"""Topics: categories of tickets, unique by name ignoring case, with a default "General"."""
+
+from sqlalchemy import func
+from sqlalchemy.exc import IntegrityError
+
+from ticketer.errors import NotFound, PermissionDenied, ValidationError
+from ticketer.extensions import db
+from ticketer.models import Topic, User
+from ticketer.roles import Capability
+from ticketer.services.validation import clean_text
+
+TOPIC_NAME_MAX_LENGTH = 64
+
+
+def _clean_name(name: str | None) -> str:
+    return " ".join(clean_text(name, field="name", max_length=TOPIC_NAME_MAX_LENGTH, required=True).split())
+
+
+def find_topic_by_name(name: str) -> Topic | None:
+    return db.session.execute(db.select(Topic).where(func.lower(Topic.name) == name.lower())).scalar_one_or_none()
+
+
+def default_topic() -> Topic:
+    """The default topic "General", created on first use."""
+    topic = db.session.execute(db.select(Topic).where(Topic.is_default.is_(True))).scalar_one_or_none()
+    if topic is None:
+        topic = _find_or_insert(Topic.DEFAULT_NAME)
+        topic.is_default = True
+        db.session.flush()
+    return topic
+
+
+def _find_or_insert(name: str) -> Topic:
+    """The topic with this cleaned name; concurrent creators of one name end up with the same row."""
+    topic = find_topic_by_name(name)
+    if topic is not None:
+        return topic
+    try:
+        with db.session.begin_nested():
+            topic = Topic(name=name)
+            db.session.add(topic)
+    except IntegrityError:
+        topic = find_topic_by_name(name)
+        if topic is None:
+            raise ValidationError("That topic name can't be used.", field="topic") from None
+    return topic
+
+
+def check_topic_name(name: str | None, *, topic_id: int | None = None) -> str:
+    """Return the cleaned name, or raise ValidationError when it is empty, too long or taken."""
+    cleaned = _clean_name(name)
+    existing = find_topic_by_name(cleaned)
+    if existing is not None and existing.id != topic_id:
+        raise ValidationError(f'A topic named "{existing.name}" already exists.', field="name")
+    return cleaned
+
+
+def _require(user: User | None) -> None:
+    if user is not None and not user.can(Capability.MANAGE_TOPICS):
+        raise PermissionDenied("You can't manage topics.")
+
+
+def create_topic(name: str, *, by: User | None) -> Topic:
+    """Create a topic; the name must be unique ignoring case."""
+    _require(by)
+    topic = Topic(name=check_topic_name(name))
+    db.session.add(topic)
+    db.session.flush()
+    return topic
+
+
+def rename_topic(topic_id: int, name: str, *, by: User | None) -> Topic:
+    """Rename a topic; the new name must be unique ignoring case."""
+    _require(by)
+    topic = db.session.get(Topic, topic_id)
+    if topic is None:
+        raise NotFound("That topic doesn't exist.")
+    topic.name = check_topic_name(name, topic_id=topic_id)
+    db.session.flush()
+    return topic
+
+
+def get_or_create_topic(name: str | None) -> Topic:
+    """The topic with this name (ignoring case), created when unknown; the default when no name is given.
+
+    Flows may name topics that don't exist yet, so no permission is needed.
+    """
+    if name is None or not name.strip():
+        return default_topic()
+    return _find_or_insert(_clean_name(name))

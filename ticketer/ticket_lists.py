@@ -1,0 +1,199 @@
+"""Reading the ticket folders: filters, counts and keyset-paginated pages (no OFFSET scans)."""
+
+import base64
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import and_, case, exists, func, or_, select
+from sqlalchemy.orm import joinedload
+
+from ticketer.extensions import db
+from ticketer.models import Contact, ContactURN, Ticket, TicketStatus, User
+from ticketer.roles import ASSIGNABLE_ROLES
+
+FOLDERS = ("mine", "unassigned", "all")
+STATUSES = (TicketStatus.OPEN.value, TicketStatus.CLOSED.value)
+SEARCH_MAX_LENGTH = 200
+
+
+@dataclass
+class TicketFilter:
+    """A folder (mine / unassigned / all), a status, and optional search, topic and assignee."""
+
+    folder: str = "all"
+    status: str = TicketStatus.OPEN.value
+    query: str = ""
+    topic_id: int | None = None
+    assignee_id: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.folder not in FOLDERS:
+            self.folder = "all"
+        if self.status not in STATUSES:
+            self.status = TicketStatus.OPEN.value
+        self.query = " ".join((self.query or "").split())[:SEARCH_MAX_LENGTH]
+
+
+def _like_pattern(text: str) -> str:
+    escaped = text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def _search_condition(query: str):
+    pattern = _like_pattern(query)
+    urn_match = exists().where(
+        ContactURN.contact_id == Ticket.contact_id, func.lower(ContactURN.identity).like(pattern, escape="\\")
+    )
+    name_match = exists().where(Contact.id == Ticket.contact_id, func.lower(Contact.name).like(pattern, escape="\\"))
+    body_match = func.lower(Ticket.body).like(pattern, escape="\\")
+    return or_(name_match, urn_match, body_match)
+
+
+def filter_conditions(ticket_filter: TicketFilter, user: User, *, with_folder: bool = True) -> list:
+    """The WHERE conditions for a folder + status + search + filters, as seen by `user`."""
+    conditions = []
+    if with_folder:
+        conditions.append(Ticket.status == ticket_filter.status)
+        if ticket_filter.folder == "mine":
+            conditions.append(Ticket.assignee_id == user.id)
+        elif ticket_filter.folder == "unassigned":
+            conditions.append(Ticket.assignee_id.is_(None))
+    if ticket_filter.topic_id is not None:
+        conditions.append(Ticket.topic_id == ticket_filter.topic_id)
+    if ticket_filter.assignee_id is not None:
+        conditions.append(Ticket.assignee_id == ticket_filter.assignee_id)
+    if ticket_filter.query:
+        conditions.append(_search_condition(ticket_filter.query))
+    return conditions
+
+
+def folder_counts(user: User) -> dict[str, dict[str, int]]:
+    """{folder: {status: count}} for Mine, Unassigned and All in one grouped query."""
+    rows = db.session.execute(
+        select(
+            Ticket.status,
+            func.count(),
+            func.sum(case((Ticket.assignee_id == user.id, 1), else_=0)),
+            func.sum(case((Ticket.assignee_id.is_(None), 1), else_=0)),
+        ).group_by(Ticket.status)
+    ).all()
+    counts = {folder: dict.fromkeys(STATUSES, 0) for folder in FOLDERS}
+    for status, total, mine, unassigned in rows:
+        if status in STATUSES:
+            counts["all"][status] = int(total or 0)
+            counts["mine"][status] = int(mine or 0)
+            counts["unassigned"][status] = int(unassigned or 0)
+    return counts
+
+
+@dataclass(frozen=True)
+class Cursor:
+    """A position in a folder ordered newest activity first: (last_activity_on, id)."""
+
+    last_activity_on: datetime
+    ticket_id: int
+
+    def encode(self) -> str:
+        raw = f"{self.last_activity_on.isoformat()}|{self.ticket_id}".encode()
+        return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+    @classmethod
+    def decode(cls, value: str | None) -> "Cursor | None":
+        """None for a missing or malformed cursor (a hand-edited URL starts from the first page)."""
+        if not value or len(value) > 200:
+            return None
+        try:
+            raw = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)).decode()
+            stamp, _, ticket_id = raw.partition("|")
+            moment = datetime.fromisoformat(stamp)
+            if moment.tzinfo is None:
+                return None
+            return cls(moment, int(ticket_id))
+        except (ValueError, UnicodeDecodeError):
+            return None
+
+    @classmethod
+    def of(cls, ticket: Ticket) -> "Cursor":
+        return cls(ticket.last_activity_on, ticket.id)
+
+
+@dataclass
+class TicketPage:
+    tickets: list[Ticket]
+    next_cursor: str | None = None
+    prev_cursor: str | None = None
+    extra: dict = field(default_factory=dict)
+
+
+def list_tickets(
+    ticket_filter: TicketFilter,
+    user: User,
+    *,
+    after: str | None = None,
+    before: str | None = None,
+    limit: int = 50,
+) -> TicketPage:
+    """One page of a folder, newest activity first, by keyset: `after` pages older, `before` newer.
+
+    Two queries whatever `limit` is: the tickets with contact, topic and assignee joined, and
+    the contacts' URNs.
+    """
+    limit = max(1, min(int(limit), 500))
+    after_cursor = Cursor.decode(after)
+    before_cursor = Cursor.decode(before) if after_cursor is None else None
+    stmt = (
+        select(Ticket)
+        .where(*filter_conditions(ticket_filter, user))
+        .options(
+            joinedload(Ticket.contact).selectinload(Contact.urns),
+            joinedload(Ticket.topic),
+            joinedload(Ticket.assignee),
+        )
+    )
+    if before_cursor is not None:
+        stmt = stmt.where(
+            or_(
+                Ticket.last_activity_on > before_cursor.last_activity_on,
+                and_(
+                    Ticket.last_activity_on == before_cursor.last_activity_on,
+                    Ticket.id > before_cursor.ticket_id,
+                ),
+            )
+        ).order_by(Ticket.last_activity_on.asc(), Ticket.id.asc())
+    else:
+        if after_cursor is not None:
+            stmt = stmt.where(
+                or_(
+                    Ticket.last_activity_on < after_cursor.last_activity_on,
+                    and_(
+                        Ticket.last_activity_on == after_cursor.last_activity_on,
+                        Ticket.id < after_cursor.ticket_id,
+                    ),
+                )
+            )
+        stmt = stmt.order_by(Ticket.last_activity_on.desc(), Ticket.id.desc())
+    rows = list(db.session.execute(stmt.limit(limit + 1)).unique().scalars())
+    more = len(rows) > limit
+    rows = rows[:limit]
+    if before_cursor is not None:
+        rows.reverse()
+        has_newer, has_older = more, True
+    else:
+        has_newer, has_older = after_cursor is not None, more
+    page = TicketPage(tickets=rows)
+    if rows and has_older:
+        page.next_cursor = Cursor.of(rows[-1]).encode()
+    if rows and has_newer:
+        page.prev_cursor = Cursor.of(rows[0]).encode()
+    return page
+
+
+def assignable_users() -> list[User]:
+    """Active people who can take tickets, by name."""
+    return list(
+        db.session.execute(
+            select(User)
+            .where(User.active.is_(True), User.role.in_([r.value for r in ASSIGNABLE_ROLES]))
+            .order_by(func.lower(User.name), User.email)
+        ).scalars()
+    )
