@@ -31,9 +31,17 @@ Kind = TicketEvent.Kind
 # Ids per statement: keeps every statement under SQLite's bound-parameter limit.
 CHUNK_SIZE = 5_000
 
-# Called with (ticket ids, acting user id, now) after tickets are closed; flows register here
-# to record follow-up flow starts in the same transaction.
-after_close_hooks: list[Callable[[list[int], int | None, datetime], None]] = []
+# Called as hook(kind, ticket_ids, acting_user_id, now) after tickets change, in the same
+# transaction, for every event kind (opened, assigned, ..., closed, reopened). Other areas
+# register here: follow-up flow starts on "closed", maintained counts, auto-assignment.
+TicketHook = Callable[[str, list[int], int | None, datetime], None]
+after_change_hooks: list[TicketHook] = []
+
+
+def _run_hooks(kind: str, ticket_ids: list[int], by_id: int | None, now: datetime) -> None:
+    if ticket_ids:
+        for hook in after_change_hooks:
+            hook(str(kind), ticket_ids, by_id, now)
 
 
 @dataclass(frozen=True)
@@ -165,6 +173,7 @@ def open_ticket(
                 db.session.flush()
                 _event(ticket, Kind.OPENED, by_id, now, assignee_id=assignee_id, topic_id=topic.id, note=None)
                 db.session.flush()
+            _run_hooks(Kind.OPENED, [ticket.id], by_id, now)
             return ticket, True
         except IntegrityError:
             existing = _open_ticket_of(contact_id)
@@ -172,6 +181,7 @@ def open_ticket(
                 raise
     if rendered:
         _event(existing, Kind.NOTE_ADDED, by_id, now, note=rendered)
+        _run_hooks(Kind.NOTE_ADDED, [existing.id], by_id, now)
     existing.last_activity_on = now
     db.session.flush()
     return existing, False
@@ -229,6 +239,7 @@ def _apply(
             )
         )
         changed.extend(ids)
+    _run_hooks(kind, changed, by_id, now)
     # Tickets loaded in this session no longer match the database: reload them on next access.
     changed_ids = set(changed)
     for key, obj in list(db.session.identity_map.items()):
@@ -260,7 +271,7 @@ def _assign(ticket_ids: Sequence[int], assignee_id: int | None, by: User | None,
 
 def _close(ticket_ids: Sequence[int], by: User | None) -> list[int]:
     now = utcnow()
-    changed = _apply(
+    return _apply(
         ticket_ids,
         conditions=lambda chunk: [Ticket.status == TicketStatus.OPEN],
         values={"status": TicketStatus.CLOSED.value, "closed_on": now},
@@ -268,10 +279,6 @@ def _close(ticket_ids: Sequence[int], by: User | None) -> list[int]:
         by_id=_user_id(by),
         now=now,
     )
-    if changed:
-        for hook in after_close_hooks:
-            hook(changed, _user_id(by), now)
-    return changed
 
 
 def _reopen(ticket_ids: Sequence[int], by: User | None) -> list[int]:
@@ -357,6 +364,7 @@ def add_note(ticket_id: int, note: str, *, by: User | None) -> TicketEvent:
     ticket.last_activity_on = now
     event = _event(ticket, Kind.NOTE_ADDED, _user_id(by), now, note=text)
     db.session.flush()
+    _run_hooks(Kind.NOTE_ADDED, [ticket.id], _user_id(by), now)
     return event
 
 

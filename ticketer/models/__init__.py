@@ -247,3 +247,7 @@ class Message(db.Model):
         Index("ix_messages_ticket", "ticket_id", "id"),
         Index("ix_messages_contact", "contact_id", "id"),
     )
+
+
+# Models of other areas live in their own modules; importing them here registers their tables.
+# (Each module imports what it needs from this package, which is complete by this line.)
