@@ -8,6 +8,7 @@ from flask import Flask, g, redirect, request, url_for
 from ticketer import database
 from ticketer.config import Config
 from ticketer.extensions import csrf, db, login_manager, migrate
+from ticketer.security_headers import init_security_headers
 
 BASE_DIR = Path(__file__).resolve().parent
 
@@ -29,6 +30,7 @@ def create_app(config: object | None = None) -> Flask:
     migrate.init_app(app, db, directory=str(BASE_DIR / "migrations"), render_as_batch=True, compare_type=True)
     csrf.init_app(app)
     login_manager.init_app(app)
+    init_security_headers(app)
 
     from admin_views import init_admin
     from admin_views.auth import bp as auth_bp

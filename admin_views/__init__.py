@@ -9,6 +9,7 @@ from admin_views.tickets import TicketsView
 from admin_views.topics import TopicsView
 from ticketer.extensions import db
 from ticketer.models import Topic
+from ticketer.security_headers import csp_nonce
 
 
 def init_admin(app: Flask) -> Admin:
@@ -16,6 +17,7 @@ def init_admin(app: Flask) -> Admin:
         app,
         name="Ticketer",
         theme=Bootstrap4Theme(base_template="admin/ticketer_base.html", fluid=True),
+        csp_nonce_generator=csp_nonce,
         index_view=HomeView(name="Home", url="/admin", menu_class_name="d-none"),
     )
     admin.add_view(TicketsView(name="Tickets", endpoint="tickets", url="/admin/tickets"))
