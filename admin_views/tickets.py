@@ -184,13 +184,15 @@ class TicketsView(SecuredView):
                 db.session.commit()
             except TicketerError as error:
                 db.session.rollback()
+                ticket = self._load(str(ticket_uuid))
                 field = next(iter(error.fields), None)
                 target = getattr(form, field, None) if field else None
-                if target is not None and hasattr(target, "errors"):
+                # Reply and assign forms are only on open tickets; elsewhere the error goes on top.
+                shown = ticket.is_open or form_name not in ("reply_form", "assign_form")
+                if shown and target is not None and hasattr(target, "errors"):
                     target.errors = [*target.errors, error.message]
                 else:
                     flash(error.message, "error")
-                ticket = self._load(str(ticket_uuid))
                 return self._render_ticket(ticket, 400, **{form_name: form})
             flash(success if changed is not False else "Nothing to change.", "success" if changed else "info")
             return redirect(url_for(".detail", ticket_uuid=ticket.uuid))

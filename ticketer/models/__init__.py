@@ -7,6 +7,7 @@ from enum import StrEnum
 
 from flask_login import UserMixin
 from sqlalchemy import JSON, ForeignKey, Index, String, Text, func, text
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from sqlalchemy.types import DateTime, TypeDecorator
 from werkzeug.security import check_password_hash, generate_password_hash
@@ -31,6 +32,10 @@ class UTCDateTime(TypeDecorator):
 
     def process_result_value(self, value, dialect):
         return value.replace(tzinfo=UTC) if value is not None else None
+
+
+# JSON everywhere; JSONB on PostgreSQL (comparable, indexable).
+JSONType = JSON().with_variant(JSONB(), "postgresql")
 
 
 def new_uuid() -> str:
@@ -106,7 +111,7 @@ class Contact(db.Model):
     uuid: Mapped[str] = mapped_column(String(36), unique=True, default=new_uuid)
     name: Mapped[str] = mapped_column(String(128), default="")
     language: Mapped[str | None] = mapped_column(String(3))
-    fields: Mapped[dict] = mapped_column(JSON, default=dict)
+    fields: Mapped[dict] = mapped_column(JSONType, default=dict)
     created_on: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     modified_on: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
@@ -154,7 +159,7 @@ class Ticket(db.Model):
     assignee_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     status: Mapped[str] = mapped_column(String(8), default=TicketStatus.OPEN.value)
     body: Mapped[str] = mapped_column(Text, default="")
-    results: Mapped[dict] = mapped_column(JSON, default=dict)
+    results: Mapped[dict] = mapped_column(JSONType, default=dict)
     opened_on: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     opened_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     opened_in_flow_uuid: Mapped[str | None] = mapped_column(String(36))
