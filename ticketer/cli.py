@@ -3,12 +3,14 @@
 import click
 from flask import Flask
 
+from ticketer import scheduler
 from ticketer.errors import TicketerError
 from ticketer.extensions import db
 from ticketer.roles import Role
 
 
 def register(app: Flask) -> None:
+    scheduler.register(app)  # `flask --app app scheduler`
     @app.cli.command("create-user")
     @click.argument("email")
     @click.option("--role", type=click.Choice([r.value for r in Role]), default=Role.AGENT.value, show_default=True)

@@ -39,6 +39,12 @@ class Config:
         self.SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
         self.PUBLIC_URL = env.get("PUBLIC_URL", "http://127.0.0.1:5000").rstrip("/")
         self.TICKETS_PER_PAGE = _int("TICKETS_PER_PAGE", 50)
+        # Dispatcher of flow starts and outgoing messages (`flask --app app scheduler`).
+        self.DISPATCH_INTERVAL_SECONDS = float(env.get("DISPATCH_INTERVAL_SECONDS") or 2)
+        self.DISPATCH_BATCH_SIZE = _int("DISPATCH_BATCH_SIZE", 50)
+        self.DISPATCH_MAX_ATTEMPTS = _int("DISPATCH_MAX_ATTEMPTS", 12)
+        self.DISPATCH_RECLAIM_AFTER_SECONDS = _int("DISPATCH_RECLAIM_AFTER_SECONDS", 300)
+        self.DISPATCH_HTTP_TIMEOUT_SECONDS = float(env.get("DISPATCH_HTTP_TIMEOUT_SECONDS") or 20)
         self.MAX_CONTENT_LENGTH = 1024 * 1024
         self.WTF_CSRF_TIME_LIMIT = None
         secure = self.PUBLIC_URL.startswith("https://")

@@ -232,6 +232,7 @@ class Message(db.Model):
     class Status(StrEnum):
         RECEIVED = "received"  # incoming messages
         QUEUED = "queued"
+        SENDING = "sending"  # claimed by the dispatcher
         SENT = "sent"
         FAILED = "failed"
 
@@ -244,6 +245,11 @@ class Message(db.Model):
     status: Mapped[str] = mapped_column(String(8))
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     created_on: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Delivery of outgoing messages by the dispatcher (ticketer/services/dispatch.py).
+    attempts: Mapped[int] = mapped_column(default=0, server_default="0")
+    next_attempt_on: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    claimed_on: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_error: Mapped[str | None] = mapped_column(Text)
 
     contact: Mapped[Contact] = relationship()
     created_by: Mapped[User | None] = relationship()
@@ -251,8 +257,10 @@ class Message(db.Model):
     __table_args__ = (
         Index("ix_messages_ticket", "ticket_id", "id"),
         Index("ix_messages_contact", "contact_id", "id"),
+        Index("ix_messages_status_next", "status", "next_attempt_on"),
     )
 
 
 # Models of other areas live in their own modules; importing them here registers their tables.
 # (Each module imports what it needs from this package, which is complete by this line.)
+from ticketer.models import flows as _flows  # noqa: E402,F401
