@@ -264,3 +264,4 @@ class Message(db.Model):
 # Models of other areas live in their own modules; importing them here registers their tables.
 # (Each module imports what it needs from this package, which is complete by this line.)
 from ticketer.models import flows as _flows  # noqa: E402,F401
+from ticketer.models import supervision as _supervision  # noqa: E402,F401

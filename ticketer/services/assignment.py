@@ -1,0 +1,331 @@
+"""Auto-assignment: a topic's pool of agents takes its new tickets, round robin or fewest open first.
+
+A ticket that opens (or is reopened or moved) unassigned in an auto-assigned topic goes at once to
+a pool member with room: active, available, a role that takes tickets, and fewer open tickets than
+the topic's capacity. When nobody has room it waits in Unassigned, and `hand_out_backlog` (a
+scheduler job) hands the backlog out oldest first as agents free up or come online.
+
+Concurrent assignments can't over-fill an agent: the pool members' AgentStatus rows are locked
+(SELECT ... FOR UPDATE on PostgreSQL, in user-id order; SQLite serialises writers) before their
+open tickets are counted.
+"""
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import delete, func, select
+
+from ticketer.clock import utcnow
+from ticketer.errors import NotFound, PermissionDenied, ValidationError
+from ticketer.extensions import db
+from ticketer.models import Ticket, TicketEvent, TicketStatus, Topic, User
+from ticketer.models.supervision import AgentStatus, AssignmentStrategy, AutoAssignment, PoolMember
+from ticketer.roles import ASSIGNABLE_ROLES, Capability
+from ticketer.services import tickets as ticket_service
+
+CAPACITY_MAX = 1_000
+_TRIGGERS = {TicketEvent.Kind.OPENED, TicketEvent.Kind.REOPENED, TicketEvent.Kind.TOPIC_CHANGED}
+
+
+def automatic_note(strategy: str) -> str:
+    """The note on an automatic assignment event, e.g. "Assigned automatically (round robin)"."""
+    return f"Assigned automatically ({AssignmentStrategy(strategy).label})"
+
+
+# --- settings -------------------------------------------------------------------------------
+
+
+def get_settings(topic_id: int) -> AutoAssignment | None:
+    return db.session.get(AutoAssignment, topic_id)
+
+
+def pool_user_ids(topic_id: int) -> list[int]:
+    return list(
+        db.session.execute(
+            select(PoolMember.user_id).where(PoolMember.topic_id == topic_id).order_by(PoolMember.user_id)
+        ).scalars()
+    )
+
+
+def _ensure_statuses(user_ids: Iterable[int]) -> None:
+    """Every pool member gets an AgentStatus row: it is what assignment locks."""
+    wanted = set(user_ids)
+    if not wanted:
+        return
+    have = set(db.session.execute(select(AgentStatus.user_id).where(AgentStatus.user_id.in_(wanted))).scalars())
+    for user_id in sorted(wanted - have):
+        db.session.add(AgentStatus(user_id=user_id, available=True, modified_on=utcnow()))
+    db.session.flush()
+
+
+def configure(
+    topic_id: int,
+    *,
+    enabled: bool,
+    strategy: str,
+    capacity: int,
+    pool: Sequence[int],
+    by: User | None,
+) -> AutoAssignment:
+    """Set a topic's auto-assignment (supervisors and admins). Turning it on hands out its backlog."""
+    if by is not None and not by.can(Capability.MANAGE_TOPICS):
+        raise PermissionDenied("You can't change auto-assignment.")
+    if db.session.get(Topic, topic_id) is None:
+        raise NotFound("That topic doesn't exist.")
+    try:
+        strategy = AssignmentStrategy(strategy).value
+    except ValueError:
+        raise ValidationError("Pick round robin or fewest open tickets.", field="strategy") from None
+    if not isinstance(capacity, int) or not 1 <= capacity <= CAPACITY_MAX:
+        raise ValidationError(f"Capacity must be between 1 and {CAPACITY_MAX:,}.", field="capacity")
+    pool_ids = sorted({int(i) for i in pool})
+    if pool_ids:
+        takers = set(
+            db.session.execute(
+                select(User.id).where(
+                    User.id.in_(pool_ids),
+                    User.active.is_(True),
+                    User.role.in_([r.value for r in ASSIGNABLE_ROLES]),
+                )
+            ).scalars()
+        )
+        if takers != set(pool_ids):
+            raise ValidationError("The pool can only hold active agents, supervisors or admins.", field="pool")
+    if enabled and not pool_ids:
+        raise ValidationError("Add at least one agent to the pool to turn auto-assignment on.", field="pool")
+
+    settings = get_settings(topic_id)
+    if settings is None:
+        settings = AutoAssignment(topic_id=topic_id)
+        db.session.add(settings)
+    settings.enabled = bool(enabled)
+    settings.strategy = strategy
+    settings.capacity = capacity
+    settings.modified_on = utcnow()
+    db.session.execute(
+        delete(PoolMember).where(PoolMember.topic_id == topic_id, PoolMember.user_id.not_in(pool_ids or [0]))
+    )
+    current = set(pool_user_ids(topic_id))
+    for user_id in pool_ids:
+        if user_id not in current:
+            db.session.add(PoolMember(topic_id=topic_id, user_id=user_id))
+    db.session.flush()
+    _ensure_statuses(pool_ids)
+    if settings.enabled:
+        assign_backlog(topic_id)
+    return settings
+
+
+def is_available(user_id: int) -> bool:
+    status = db.session.get(AgentStatus, user_id)
+    return status.available if status is not None else True
+
+
+def set_available(user_id: int, available: bool, *, by: User) -> bool:
+    """Switch someone's "available" toggle (themselves, or anyone for supervisors and admins).
+
+    Coming online hands out the backlog of their pools. Returns whether it changed.
+    """
+    if by.id != user_id and not by.can(Capability.MANAGE_TOPICS):
+        raise PermissionDenied("You can only change your own availability.")
+    user = db.session.get(User, user_id)
+    if user is None:
+        raise NotFound("That person doesn't exist.")
+    if not user.can_take_tickets:
+        raise ValidationError("Only people who take tickets have an availability.", field="available")
+    status = db.session.get(AgentStatus, user_id)
+    if status is None:
+        status = AgentStatus(user_id=user_id, available=True)
+        db.session.add(status)
+    if status.available == bool(available):
+        return False
+    status.available = bool(available)
+    status.modified_on = utcnow()
+    db.session.flush()
+    if status.available:
+        for topic_id in _enabled_topics_of(user_id):
+            assign_backlog(topic_id)
+    return True
+
+
+def _enabled_topics_of(user_id: int) -> list[int]:
+    return list(
+        db.session.execute(
+            select(PoolMember.topic_id)
+            .join(AutoAssignment, AutoAssignment.topic_id == PoolMember.topic_id)
+            .where(PoolMember.user_id == user_id, AutoAssignment.enabled.is_(True))
+            .order_by(PoolMember.topic_id)
+        ).scalars()
+    )
+
+
+def enabled_topic_ids() -> list[int]:
+    return list(
+        db.session.execute(
+            select(AutoAssignment.topic_id).where(AutoAssignment.enabled.is_(True)).order_by(AutoAssignment.topic_id)
+        ).scalars()
+    )
+
+
+# --- choosing agents ------------------------------------------------------------------------
+
+
+@dataclass
+class Candidate:
+    user_id: int
+    load: int  # open tickets held now
+
+
+def _lock_agents(topic_ids: Sequence[int]) -> None:
+    """Lock the pool members' status rows in user-id order (a no-op clause on SQLite)."""
+    db.session.execute(
+        select(AgentStatus.user_id)
+        .where(AgentStatus.user_id.in_(select(PoolMember.user_id).where(PoolMember.topic_id.in_(topic_ids))))
+        .order_by(AgentStatus.user_id)
+        .with_for_update()
+    ).all()
+
+
+def _candidates(topic_id: int) -> list[Candidate]:
+    """The pool members who may take tickets now, with their open-ticket counts (after the lock)."""
+    load = (
+        select(func.count())
+        .select_from(Ticket)
+        .where(Ticket.assignee_id == PoolMember.user_id, Ticket.status == TicketStatus.OPEN)
+        .scalar_subquery()
+    )
+    rows = db.session.execute(
+        select(PoolMember.user_id, load)
+        .join(User, User.id == PoolMember.user_id)
+        .outerjoin(AgentStatus, AgentStatus.user_id == PoolMember.user_id)
+        .where(
+            PoolMember.topic_id == topic_id,
+            User.active.is_(True),
+            User.role.in_([r.value for r in ASSIGNABLE_ROLES]),
+            func.coalesce(AgentStatus.available, True).is_(True),
+        )
+        .order_by(PoolMember.user_id)
+    ).all()
+    return [Candidate(user_id, int(n or 0)) for user_id, n in rows]
+
+
+def _plan(settings: AutoAssignment, candidates: list[Candidate], n_tickets: int) -> list[int]:
+    """The agent for each of the next `n_tickets` tickets, in order (shorter when room runs out).
+
+    Round robin takes the next member after the last one assigned; fewest-open takes the member
+    with the fewest open tickets, ties going to whoever comes next in the rotation.
+    """
+    loads = {c.user_id: c.load for c in candidates}
+    order = sorted(loads)
+    pointer = settings.last_assigned_user_id
+    plan: list[int] = []
+    for _ in range(n_tickets):
+        after = [u for u in order if pointer is not None and u > pointer]
+        rotation = after + [u for u in order if u not in after]
+        with_room = [u for u in rotation if loads[u] < settings.capacity]
+        if not with_room:
+            break
+        if settings.strategy == AssignmentStrategy.FEWEST_OPEN:
+            pick = min(with_room, key=lambda u: loads[u])
+        else:
+            pick = with_room[0]
+        loads[pick] += 1
+        pointer = pick
+        plan.append(pick)
+    if plan:
+        settings.last_assigned_user_id = pointer
+    return plan
+
+
+def _fresh_settings(topic_id: int) -> AutoAssignment | None:
+    return db.session.execute(
+        select(AutoAssignment)
+        .where(AutoAssignment.topic_id == topic_id, AutoAssignment.enabled.is_(True))
+        .execution_options(populate_existing=True)
+    ).scalar_one_or_none()
+
+
+def _assign_planned(settings: AutoAssignment, ticket_ids: Sequence[int]) -> int:
+    """Give `ticket_ids` (oldest first) to the pool; the caller holds the agents' locks."""
+    plan = _plan(settings, _candidates(settings.topic_id), len(ticket_ids))
+    if not plan:
+        return 0
+    by_agent: dict[int, list[int]] = {}
+    for ticket_id, user_id in zip(ticket_ids, plan, strict=False):
+        by_agent.setdefault(user_id, []).append(ticket_id)
+    note = automatic_note(settings.strategy)
+    assigned = 0
+    for user_id, ids in by_agent.items():
+        assigned += ticket_service.assign_tickets(ids, user_id, by=None, note=note).changed
+    db.session.flush()  # the round-robin pointer moved
+    return assigned
+
+
+def assign_backlog(topic_id: int, *, limit: int | None = None) -> int:
+    """Hand out a topic's unassigned open tickets, oldest first, while pool members have room.
+
+    Returns the number assigned. Tickets another transaction is working on are skipped
+    (SKIP LOCKED on PostgreSQL) and left for the next run.
+    """
+    _lock_agents([topic_id])
+    settings = _fresh_settings(topic_id)
+    if settings is None:
+        return 0
+    candidates = _candidates(topic_id)
+    room = sum(max(0, settings.capacity - c.load) for c in candidates)
+    if limit is not None:
+        room = min(room, limit)
+    if room <= 0:
+        return 0
+    ids = list(
+        db.session.execute(
+            select(Ticket.id)
+            .where(Ticket.topic_id == topic_id, Ticket.status == TicketStatus.OPEN, Ticket.assignee_id.is_(None))
+            .order_by(Ticket.opened_on, Ticket.id)
+            .limit(room)
+            .with_for_update(skip_locked=True)
+        ).scalars()
+    )
+    return _assign_planned(settings, ids) if ids else 0
+
+
+def hand_out_backlog() -> int:
+    """Hand out the backlog of every auto-assigned topic (the scheduler job's work, without commits)."""
+    return sum(assign_backlog(topic_id) for topic_id in enabled_topic_ids())
+
+
+# --- the hook: new tickets are assigned at once ---------------------------------------------
+
+
+def _on_ticket_change(kind: str, ticket_ids: list[int], by_id: int | None, now: datetime) -> None:
+    if kind not in _TRIGGERS:
+        return
+    waiting: dict[int, list[int]] = {}
+    unique = list(dict.fromkeys(ticket_ids))
+    for start in range(0, len(unique), ticket_service.CHUNK_SIZE):
+        chunk = unique[start : start + ticket_service.CHUNK_SIZE]
+        rows = db.session.execute(
+            select(Ticket.topic_id, Ticket.id)
+            .join(AutoAssignment, AutoAssignment.topic_id == Ticket.topic_id)
+            .where(
+                Ticket.id.in_(chunk),
+                Ticket.status == TicketStatus.OPEN,
+                Ticket.assignee_id.is_(None),
+                AutoAssignment.enabled.is_(True),
+            )
+            .order_by(Ticket.opened_on, Ticket.id)
+        ).all()
+        for topic_id, ticket_id in rows:
+            waiting.setdefault(topic_id, []).append(ticket_id)
+    if not waiting:
+        return
+    topic_ids = sorted(waiting)
+    _lock_agents(topic_ids)  # all of them at once, in one order: no deadlock between topics
+    for topic_id in topic_ids:
+        settings = _fresh_settings(topic_id)
+        if settings is not None:
+            _assign_planned(settings, waiting[topic_id])
+
+
+ticket_service.after_change_hooks.append(_on_ticket_change)

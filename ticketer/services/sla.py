@@ -1,0 +1,406 @@
+"""SLA targets: first reply within N minutes, resolution within M minutes, per topic.
+
+Each open ticket in a topic with a target gets a TicketDeadline row (computed when it opens, is
+reopened or changes topic, and when the target changes), optionally counting only the
+workspace's business hours. Lists read the deadlines in one query; the Overdue folder is a SQL
+condition; `mark_breaches` records each missed deadline once (unique per ticket and kind), and
+the notification of a breach is claimed before it is sent, so it is never sent twice.
+"""
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+
+from sqlalchemy import and_, delete, exists, func, insert, literal, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from ticketer.clock import utcnow
+from ticketer.errors import NotFound, PermissionDenied, ValidationError
+from ticketer.extensions import db
+from ticketer.models import Ticket, TicketEvent, TicketStatus, Topic, User, UTCDateTime
+from ticketer.models.supervision import BusinessHours, SLABreach, SLATarget, TicketDeadline
+from ticketer.roles import Capability, Role
+from ticketer.services import tickets as ticket_service
+
+MINUTES_MAX = 60 * 24 * 365
+Kind = SLABreach.Kind
+
+
+def _require(user: User | None) -> None:
+    if user is not None and not user.can(Capability.MANAGE_TOPICS):
+        raise PermissionDenied("You can't change SLA targets.")
+
+
+# --- business hours -------------------------------------------------------------------------
+
+
+def business_hours() -> BusinessHours:
+    """The workspace's business hours (Mon-Fri 09:00-17:00 UTC until someone sets them)."""
+    hours = db.session.get(BusinessHours, 1)
+    return hours if hours is not None else BusinessHours(id=1, days="1,2,3,4,5", start_minute=540, end_minute=1020)
+
+
+def set_business_hours(
+    *, days: Sequence[int], start_minute: int, end_minute: int, time_zone: str, by: User | None
+) -> BusinessHours:
+    """Set the workspace's business days (ISO weekdays 1-7), daily hours and time zone."""
+    _require(by)
+    day_set = sorted({int(d) for d in days})
+    if not day_set or any(d < 1 or d > 7 for d in day_set):
+        raise ValidationError("Pick at least one business day.", field="days")
+    if not (0 <= start_minute < end_minute <= 24 * 60):
+        raise ValidationError("Business hours must end after they start.", field="end")
+    if time_zone not in available_timezones():
+        raise ValidationError("Unknown time zone (use a name like America/Guayaquil).", field="time_zone")
+    hours = db.session.get(BusinessHours, 1)
+    if hours is None:
+        hours = BusinessHours(id=1)
+        db.session.add(hours)
+    hours.days = ",".join(str(d) for d in day_set)
+    hours.start_minute = start_minute
+    hours.end_minute = end_minute
+    hours.time_zone = time_zone
+    hours.modified_on = utcnow()
+    db.session.flush()
+    refresh_deadlines(_open_ids(business_hours_only=True))
+    return hours
+
+
+def add_business_minutes(start: datetime, minutes: int, hours: BusinessHours) -> datetime:
+    """`start` plus `minutes` counted only inside business hours (UTC in, UTC out)."""
+    try:
+        zone = ZoneInfo(hours.time_zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        zone = ZoneInfo("UTC")
+    days = set(hours.weekdays)
+    if not days or hours.start_minute >= hours.end_minute:
+        return start + timedelta(minutes=minutes)
+    local = start.astimezone(zone)
+    remaining = timedelta(minutes=minutes)
+    day = local.replace(hour=0, minute=0, second=0, microsecond=0, tzinfo=None)
+    cursor = local.replace(tzinfo=None)
+    for _ in range(366 * 20):
+        if day.isoweekday() in days:
+            opens = day + timedelta(minutes=hours.start_minute)
+            closes = day + timedelta(minutes=hours.end_minute)
+            begin = max(opens, cursor)
+            if begin < closes:
+                if begin + remaining <= closes:
+                    return (begin + remaining).replace(tzinfo=zone).astimezone(start.tzinfo)
+                remaining -= closes - begin
+        day += timedelta(days=1)
+        cursor = day
+    return start + timedelta(minutes=minutes)
+
+
+# --- targets and deadlines ------------------------------------------------------------------
+
+
+def get_target(topic_id: int) -> SLATarget | None:
+    return db.session.get(SLATarget, topic_id)
+
+
+def _check_minutes(value: int | None, field: str) -> int | None:
+    if value is None:
+        return None
+    if not isinstance(value, int) or not 1 <= value <= MINUTES_MAX:
+        raise ValidationError(f"Enter minutes between 1 and {MINUTES_MAX:,}, or leave it empty.", field=field)
+    return value
+
+
+def configure_target(
+    topic_id: int,
+    *,
+    first_reply_minutes: int | None,
+    resolution_minutes: int | None,
+    business_hours_only: bool = False,
+    by: User | None,
+) -> SLATarget:
+    """Set a topic's SLA target (empty minutes: no target); open tickets' deadlines follow."""
+    _require(by)
+    if db.session.get(Topic, topic_id) is None:
+        raise NotFound("That topic doesn't exist.")
+    target = get_target(topic_id)
+    if target is None:
+        target = SLATarget(topic_id=topic_id)
+        db.session.add(target)
+    target.first_reply_minutes = _check_minutes(first_reply_minutes, "first_reply_minutes")
+    target.resolution_minutes = _check_minutes(resolution_minutes, "resolution_minutes")
+    target.business_hours_only = bool(business_hours_only)
+    target.modified_on = utcnow()
+    db.session.flush()
+    refresh_deadlines(
+        list(
+            db.session.execute(
+                select(Ticket.id).where(Ticket.topic_id == topic_id, Ticket.status == TicketStatus.OPEN)
+            ).scalars()
+        )
+    )
+    return target
+
+
+def _open_ids(*, business_hours_only: bool) -> list[int]:
+    return list(
+        db.session.execute(
+            select(Ticket.id)
+            .join(SLATarget, SLATarget.topic_id == Ticket.topic_id)
+            .where(Ticket.status == TicketStatus.OPEN, SLATarget.business_hours_only.is_(business_hours_only))
+        ).scalars()
+    )
+
+
+def _due(start: datetime, minutes: int | None, target: SLATarget, hours: BusinessHours) -> datetime | None:
+    if minutes is None:
+        return None
+    if target.business_hours_only:
+        return add_business_minutes(start, minutes, hours)
+    return start + timedelta(minutes=minutes)
+
+
+def refresh_deadlines(ticket_ids: Sequence[int], *, restarted_on: datetime | None = None) -> None:
+    """Recompute the deadlines of these tickets from their topic's target.
+
+    First reply is due from when the ticket opened, while no reply has been sent; resolution from
+    when it opened, or from `restarted_on` (a reopen), else from its existing clock.
+    """
+    ids = list(dict.fromkeys(int(i) for i in ticket_ids))
+    if not ids:
+        return
+    hours = business_hours()
+    for start in range(0, len(ids), ticket_service.CHUNK_SIZE):
+        chunk = ids[start : start + ticket_service.CHUNK_SIZE]
+        rows = db.session.execute(
+            select(Ticket.id, Ticket.topic_id, Ticket.opened_on, Ticket.first_reply_on, Ticket.status).where(
+                Ticket.id.in_(chunk)
+            )
+        ).all()
+        topic_ids = {row.topic_id for row in rows}
+        targets = {
+            t.topic_id: t
+            for t in db.session.execute(select(SLATarget).where(SLATarget.topic_id.in_(topic_ids))).scalars()
+        }
+        new_rows = []
+        for row in rows:
+            target = targets.get(row.topic_id)
+            if row.status != TicketStatus.OPEN or target is None:
+                continue
+            if target.first_reply_minutes is None and target.resolution_minutes is None:
+                continue
+            resolution_start = restarted_on or row.opened_on
+            first_due = None
+            if row.first_reply_on is None:
+                first_due = _due(row.opened_on, target.first_reply_minutes, target, hours)
+            new_rows.append(
+                {
+                    "ticket_id": row.id,
+                    "first_reply_due_on": first_due,
+                    "resolution_due_on": _due(resolution_start, target.resolution_minutes, target, hours),
+                }
+            )
+        db.session.execute(delete(TicketDeadline).where(TicketDeadline.ticket_id.in_(chunk)))
+        if new_rows:
+            db.session.execute(insert(TicketDeadline), new_rows)
+
+
+def _on_ticket_change(kind: str, ticket_ids: list[int], by_id: int | None, now: datetime) -> None:
+    if kind in (TicketEvent.Kind.OPENED, TicketEvent.Kind.TOPIC_CHANGED):
+        refresh_deadlines(ticket_ids)
+    elif kind == TicketEvent.Kind.REOPENED:
+        refresh_deadlines(ticket_ids, restarted_on=now)
+
+
+ticket_service.after_change_hooks.append(_on_ticket_change)
+
+
+# --- reading: lists, folders ----------------------------------------------------------------
+
+
+def overdue_condition(now: datetime | None = None):
+    """SQL: the ticket is open and its first reply or its resolution is past due."""
+    now = now or utcnow()
+    return and_(
+        Ticket.status == TicketStatus.OPEN,
+        exists().where(
+            TicketDeadline.ticket_id == Ticket.id,
+            or_(
+                and_(Ticket.first_reply_on.is_(None), TicketDeadline.first_reply_due_on < now),
+                TicketDeadline.resolution_due_on < now,
+            ),
+        ),
+    )
+
+
+def overdue_count_query(now: datetime | None = None):
+    """A scalar subquery: how many tickets are overdue now."""
+    return select(func.count()).select_from(Ticket).where(overdue_condition(now)).scalar_subquery()
+
+
+@dataclass(frozen=True)
+class Clock:
+    """What a ticket list shows: the nearest deadline, and whether it has passed."""
+
+    kind: str
+    due_on: datetime
+    now: datetime
+
+    @property
+    def overdue(self) -> bool:
+        return self.due_on <= self.now
+
+    @property
+    def label(self) -> str:
+        seconds = abs((self.due_on - self.now).total_seconds())
+        minutes = int(seconds // 60)
+        if minutes >= 24 * 60:
+            span = f"{minutes // (24 * 60)}d {minutes % (24 * 60) // 60}h"
+        elif minutes >= 60:
+            span = f"{minutes // 60}h {minutes % 60}m"
+        else:
+            span = f"{minutes}m"
+        what = "reply" if self.kind == Kind.FIRST_REPLY else "resolve"
+        return f"Overdue {span}" if self.overdue else f"{span} left to {what}"
+
+
+def clocks_for(tickets: Sequence[Ticket], now: datetime | None = None) -> dict[int, Clock]:
+    """{ticket id: Clock} for the open tickets given that have a deadline: one query."""
+    now = now or utcnow()
+    open_tickets = {t.id: t for t in tickets if t.status == TicketStatus.OPEN}
+    if not open_tickets:
+        return {}
+    rows = db.session.execute(
+        select(TicketDeadline.ticket_id, TicketDeadline.first_reply_due_on, TicketDeadline.resolution_due_on).where(
+            TicketDeadline.ticket_id.in_(list(open_tickets))
+        )
+    ).all()
+    clocks = {}
+    for ticket_id, first_due, resolution_due in rows:
+        pending = []
+        if first_due is not None and open_tickets[ticket_id].first_reply_on is None:
+            pending.append((first_due, Kind.FIRST_REPLY))
+        if resolution_due is not None:
+            pending.append((resolution_due, Kind.RESOLUTION))
+        if pending:
+            due_on, kind = min(pending)
+            clocks[ticket_id] = Clock(kind=kind, due_on=due_on, now=now)
+    return clocks
+
+
+# --- breaches -------------------------------------------------------------------------------
+
+
+def _insert_ignoring_duplicates(table):
+    if db.session.get_bind().dialect.name == "postgresql":
+        return postgresql.insert(table).on_conflict_do_nothing(index_elements=["ticket_id", "kind"])
+    return sqlite.insert(table).on_conflict_do_nothing(index_elements=["ticket_id", "kind"])
+
+
+def mark_breaches(now: datetime | None = None) -> int:
+    """Record every missed deadline of an open ticket, once per (ticket, kind); returns how many are new.
+
+    Set-based: one INSERT ... SELECT per kind; the unique (ticket, kind) constraint makes a second,
+    or a concurrent, run add nothing.
+    """
+    now = now or utcnow()
+    added = 0
+    for kind, due, pending in (
+        (Kind.FIRST_REPLY, TicketDeadline.first_reply_due_on, Ticket.first_reply_on.is_(None)),
+        (Kind.RESOLUTION, TicketDeadline.resolution_due_on, literal(True)),
+    ):
+        already = exists().where(SLABreach.ticket_id == TicketDeadline.ticket_id, SLABreach.kind == kind.value)
+        source = (
+            select(
+                TicketDeadline.ticket_id,
+                literal(kind.value),
+                due,
+                literal(now, UTCDateTime),
+                literal(0),
+            )
+            .join(Ticket, Ticket.id == TicketDeadline.ticket_id)
+            .where(Ticket.status == TicketStatus.OPEN, due.is_not(None), due < now, pending, ~already)
+        )
+        result = db.session.execute(
+            _insert_ignoring_duplicates(SLABreach.__table__).from_select(
+                ["ticket_id", "kind", "due_on", "breached_on", "attempts"], source
+            )
+        )
+        added += max(result.rowcount or 0, 0)
+    return added
+
+
+@dataclass(frozen=True)
+class BreachMail:
+    breach_id: int
+    to: list[str]
+    subject: str
+    body: str
+
+
+def pending_notifications(limit: int = 500, max_attempts: int = 5) -> list[int]:
+    return list(
+        db.session.execute(
+            select(SLABreach.id)
+            .where(SLABreach.notified_on.is_(None), SLABreach.attempts < max_attempts)
+            .order_by(SLABreach.id)
+            .limit(limit)
+        ).scalars()
+    )
+
+
+def _recipients(ticket: Ticket) -> list[str]:
+    if ticket.assignee is not None and ticket.assignee.active:
+        return [ticket.assignee.email]
+    for role in (Role.SUPERVISOR, Role.ADMIN):
+        emails = list(
+            db.session.execute(
+                select(User.email).where(User.role == role.value, User.active.is_(True)).order_by(User.email)
+            ).scalars()
+        )
+        if emails:
+            return emails
+    return []
+
+
+def claim_notification(breach_id: int, *, public_url: str, now: datetime | None = None) -> BreachMail | None:
+    """Claim a breach's mail (so no other run sends it) and compose it; None when already claimed.
+
+    The caller commits the claim before sending, and calls `release_notification` if sending fails.
+    """
+    now = now or utcnow()
+    claimed = db.session.execute(
+        update(SLABreach)
+        .where(SLABreach.id == breach_id, SLABreach.notified_on.is_(None))
+        .values(notified_on=now, attempts=SLABreach.attempts + 1)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if claimed != 1:
+        return None
+    breach = db.session.execute(
+        select(SLABreach).where(SLABreach.id == breach_id).execution_options(populate_existing=True)
+    ).scalar_one()
+    ticket = breach.ticket
+    to = _recipients(ticket)
+    breach.notified_to = ", ".join(to)[:1000]
+    db.session.flush()
+    if not to:
+        return None
+    contact = ticket.contact.name or ticket.contact.primary_urn or "a contact"
+    what = "first reply" if breach.kind == Kind.FIRST_REPLY else "resolution"
+    subject = f"SLA missed: {what} for {contact} ({ticket.topic.name})"[:200]
+    body = (
+        f"The {what} of this ticket was due {breach.due_on:%Y-%m-%d %H:%M} UTC and is overdue.\n\n"
+        f"Contact: {contact}\nTopic: {ticket.topic.name}\n"
+        f"Assignee: {ticket.assignee.display_name if ticket.assignee else 'nobody (unassigned)'}\n\n"
+        f"Open it: {public_url}/admin/tickets/{ticket.uuid}\n"
+    )
+    return BreachMail(breach_id=breach.id, to=to, subject=subject, body=body)
+
+
+def release_notification(breach_id: int) -> None:
+    """Sending failed: let a later run try again (attempts still counts this one)."""
+    db.session.execute(
+        update(SLABreach)
+        .where(SLABreach.id == breach_id)
+        .values(notified_on=None, notified_to=None)
+        .execution_options(synchronize_session=False)
+    )
