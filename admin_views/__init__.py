@@ -5,6 +5,7 @@ from flask_admin import Admin
 from flask_admin.theme import Bootstrap4Theme
 
 from admin_views.home import HomeView
+from admin_views.people import PeopleView
 from admin_views.tickets import TicketsView
 from admin_views.topics import TopicsView
 from ticketer.extensions import db
@@ -22,6 +23,7 @@ def init_admin(app: Flask) -> Admin:
     )
     admin.add_view(TicketsView(name="Tickets", endpoint="tickets", url="/admin/tickets"))
     admin.add_view(TopicsView(Topic, db, name="Topics", endpoint="topics", url="/admin/topics"))
+    admin.add_view(PeopleView(name="Logins", endpoint="people", url="/admin/people"))
 
     @app.errorhandler(403)
     def forbidden(error):

@@ -1,15 +1,17 @@
-"""Sign in and sign out (Flask-Login)."""
+"""Sign in and out (Flask-Login), accepting an invitation, changing one's password, and reset links."""
 
 from urllib.parse import urlsplit
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required, login_user, logout_user
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, EmailField, PasswordField
-from wtforms.validators import DataRequired, Length
+from wtforms import BooleanField, EmailField, PasswordField, StringField
+from wtforms.validators import DataRequired, EqualTo, Length
 
+from ticketer.errors import LinkUnusable, NotFound, TicketerError, TooManyAttempts
 from ticketer.extensions import db, login_manager
 from ticketer.models import User
+from ticketer.services import people as people_service
 from ticketer.services import users as user_service
 
 bp = Blueprint("auth", __name__)
@@ -55,11 +57,15 @@ def login():
         return redirect(next_url or url_for("tickets.index"))
     form = LoginForm()
     if form.validate_on_submit():
-        user = user_service.authenticate(form.email.data, form.password.data)
+        try:
+            user = user_service.authenticate(form.email.data, form.password.data, address=request.remote_addr)
+        except TooManyAttempts as error:
+            db.session.rollback()
+            return render_template("auth/login.html", form=form, limit_error=error.message), error.status
+        db.session.commit()  # the failed attempt counts, or the success clears the account's count
         if user is None:
             form.password.errors.append("That email and password don't match an active account.")
         else:
-            db.session.commit()
             login_user(user, remember=form.remember.data)
             return redirect(next_url or url_for("tickets.index"))
     return render_template("auth/login.html", form=form), (200 if not form.errors else 400)
@@ -71,3 +77,124 @@ def logout():
     logout_user()
     flash("You are signed out.", "info")
     return redirect(url_for("auth.login"))
+
+
+# --- invitations, passwords ----------------------------------------------------------------------
+
+PASSWORD_HELP = f"At least {user_service.PASSWORD_MIN_LENGTH} characters, not your email address."
+
+
+class AcceptInvitationForm(FlaskForm):
+    name = StringField("Your name", validators=[DataRequired("Enter your name."), Length(max=128)])
+    password = PasswordField(
+        "Choose a password",
+        validators=[DataRequired("Choose a password."), Length(max=1024)],
+        description=PASSWORD_HELP,
+    )
+    confirm = PasswordField("Repeat the password", validators=[EqualTo("password", "The two passwords don't match.")])
+
+
+class NewPasswordForm(FlaskForm):
+    password = PasswordField(
+        "New password", validators=[DataRequired("Choose a password."), Length(max=1024)], description=PASSWORD_HELP
+    )
+    confirm = PasswordField(
+        "Repeat the new password", validators=[EqualTo("password", "The two passwords don't match.")]
+    )
+
+
+class ChangePasswordForm(NewPasswordForm):
+    current_password = PasswordField(
+        "Current password", validators=[DataRequired("Enter your current password."), Length(max=1024)]
+    )
+
+
+def _show_error(form: FlaskForm, error: TicketerError) -> None:
+    """A domain error by its field when the form has that field, else at the top of the form."""
+    for field_name, message in error.fields.items() or [(None, error.message)]:
+        field = getattr(form, field_name, None) if field_name else None
+        if field is not None and hasattr(field, "errors"):
+            field.errors = [*field.errors, message]
+        else:
+            flash(message, "error")
+
+
+def _link_problem(error: TicketerError):
+    return render_template("auth/link_problem.html", message=error.message), error.status
+
+
+@bp.route("/invitations/<token>", methods=["GET", "POST"])
+def accept_invitation(token: str):
+    """Anyone holding a pending invitation link sets a name and password here, and is signed in."""
+    try:
+        invitation = people_service.find_invitation(token)
+    except (NotFound, LinkUnusable) as error:
+        return _link_problem(error)
+    form = AcceptInvitationForm()
+    if form.validate_on_submit():
+        try:
+            user = people_service.accept_invitation(token, name=form.name.data, password=form.password.data)
+            db.session.commit()
+        except (NotFound, LinkUnusable) as error:
+            db.session.rollback()
+            return _link_problem(error)
+        except TicketerError as error:
+            db.session.rollback()
+            _show_error(form, error)
+        else:
+            if current_user.is_authenticated:
+                logout_user()
+            login_user(user)
+            flash(f"Welcome to Ticketer, {user.display_name}.", "success")
+            return redirect(url_for("tickets.index"))
+    status = 400 if form.errors or request.method == "POST" else 200
+    return render_template("auth/accept_invitation.html", form=form, invitation=invitation), status
+
+
+@bp.route("/password-reset/<token>", methods=["GET", "POST"])
+def reset_password(token: str):
+    """Set a new password through a single-use link an admin sent; signs the person in."""
+    try:
+        reset = people_service.find_password_reset(token)
+    except (NotFound, LinkUnusable) as error:
+        return _link_problem(error)
+    email = reset.user.email
+    form = NewPasswordForm()
+    if form.validate_on_submit():
+        try:
+            user = people_service.reset_password(token, form.password.data)
+            db.session.commit()
+        except (NotFound, LinkUnusable) as error:
+            db.session.rollback()
+            return _link_problem(error)
+        except TicketerError as error:
+            db.session.rollback()
+            _show_error(form, error)
+        else:
+            if current_user.is_authenticated:
+                logout_user()
+            login_user(user)
+            flash("Your new password is set.", "success")
+            return redirect(url_for("tickets.index"))
+    status = 400 if form.errors or request.method == "POST" else 200
+    return render_template("auth/reset_password.html", form=form, email=email), status
+
+
+@bp.route("/account/password", methods=["GET", "POST"])
+@login_required
+def change_password():
+    """Change one's own password; other sessions end, this one continues."""
+    form = ChangePasswordForm()
+    if form.validate_on_submit():
+        try:
+            user = people_service.change_password(current_user.id, form.current_password.data, form.password.data)
+            db.session.commit()
+        except TicketerError as error:
+            db.session.rollback()
+            _show_error(form, error)
+        else:
+            login_user(user)  # the session token changed: renew this session's cookie
+            flash("Your password is changed. Other sessions were signed out.", "success")
+            return redirect(url_for("tickets.index"))
+    status = 400 if form.errors or request.method == "POST" else 200
+    return render_template("auth/change_password.html", form=form), status

@@ -234,3 +234,70 @@ def sign_in(page, live_server, email: str, password: str = PASSWORD) -> None:
     page.fill("input[name=password]", password)
     page.click("button[type=submit]")
     page.wait_for_url(lambda url: "/login" not in url)
+
+
+# --- a real SMTP server (aiosmtpd) on 127.0.0.1 --------------------------------------------------
+
+
+class SMTPServer:
+    """Mail received by a real SMTP server: `.messages` (parsed), `.links()`, `.use_for(app)`."""
+
+    def __init__(self, port: int):
+        self.host = "127.0.0.1"
+        self.port = port
+        self.messages: list = []
+        self._apps: list = []
+
+    async def handle_DATA(self, server, session, envelope):  # aiosmtpd handler hook
+        from email import message_from_bytes
+        from email.policy import default
+
+        message = message_from_bytes(envelope.original_content or envelope.content, policy=default)
+        self.messages.append(message)
+        return "250 Message accepted for delivery"
+
+    def use_for(self, app) -> None:
+        """Send `app`'s mail here for this test (the `app` fixture is set up already; e.g. live_app)."""
+        self._apps.append((app, {k: app.config.get(k) for k in ("MAIL_SERVER", "MAIL_PORT")}))
+        app.config.update(MAIL_SERVER=self.host, MAIL_PORT=self.port)
+
+    def restore(self) -> None:
+        for app, previous in reversed(self._apps):
+            app.config.update(previous)
+        self._apps.clear()
+
+    def wait_for(self, count: int = 1, timeout: float = 10.0) -> list:
+        import time
+
+        deadline = time.monotonic() + timeout
+        while len(self.messages) < count and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert len(self.messages) >= count, f"expected {count} mail(s), got {len(self.messages)}"
+        return self.messages
+
+    @staticmethod
+    def links(message) -> list[str]:
+        import re
+
+        return re.findall(r"https?://\S+", message.get_body(("plain",)).get_content())
+
+
+@pytest.fixture
+def smtp_server(app):
+    """A real SMTP server on a free local port; `app` sends its mail there during the test."""
+    import socket
+
+    from aiosmtpd.controller import Controller
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = SMTPServer(port)
+    controller = Controller(server, hostname="127.0.0.1", port=port)
+    controller.start()
+    server.use_for(app)
+    try:
+        yield server
+    finally:
+        server.restore()
+        controller.stop()

@@ -62,6 +62,10 @@ class Config:
         self.MAIL_USE_TLS = _bool("MAIL_USE_TLS")
         self.MAIL_FROM = env.get("MAIL_FROM", "Ticketer <ticketer@localhost>")
         self.INVITATION_TTL_DAYS = _int("INVITATION_TTL_DAYS", 7)
+        # Sign-in limits: failed attempts per account and per address within the window, then "try later".
+        self.SIGNIN_MAX_FAILURES = _int("SIGNIN_MAX_FAILURES", 10)
+        self.SIGNIN_MAX_FAILURES_PER_ADDRESS = _int("SIGNIN_MAX_FAILURES_PER_ADDRESS", 30)
+        self.SIGNIN_WINDOW_MINUTES = _int("SIGNIN_WINDOW_MINUTES", 15)
 
 
 class TestConfig(Config):

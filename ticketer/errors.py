@@ -34,3 +34,15 @@ class PermissionDenied(TicketerError):
 class Conflict(TicketerError):
     code = "conflict"
     status = 409
+
+
+class TooManyAttempts(TicketerError):
+    code = "too_many_attempts"
+    status = 429
+
+
+class LinkUnusable(TicketerError):
+    """An invitation or password reset link that was used, cancelled or has expired."""
+
+    code = "link_unusable"
+    status = 410

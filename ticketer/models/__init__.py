@@ -265,3 +265,4 @@ class Message(db.Model):
 # (Each module imports what it needs from this package, which is complete by this line.)
 from ticketer.models import flows as _flows  # noqa: E402,F401
 from ticketer.models import supervision as _supervision  # noqa: E402,F401
+from ticketer.models import people as _people  # noqa: E402,F401

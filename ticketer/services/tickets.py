@@ -471,3 +471,13 @@ def change_topic_tickets(ticket_ids: Sequence[int], topic_id: int, *, by: User |
     """Move many tickets to a topic, set-based."""
     _require(by, Capability.BULK_ACTIONS)
     return _result(ticket_ids, _change_topic(ticket_ids, topic_id, by))
+
+
+def unassign_tickets_of(user_id: int, *, by: User | None, note: str | None = None) -> list[int]:
+    """Unassign every open ticket of a user (e.g. when deactivated), one event each; returns their ids."""
+    ids = list(
+        db.session.execute(
+            select(Ticket.id).where(Ticket.assignee_id == user_id, Ticket.status == TicketStatus.OPEN)
+        ).scalars()
+    )
+    return _assign(ids, None, by, _clean_note(note))

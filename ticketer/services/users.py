@@ -1,11 +1,18 @@
 """People: creating users and signing in. (Invitations and role changes: see people.py.)"""
 
 import re
+import secrets
+from datetime import timedelta
+
+from flask import current_app
+from sqlalchemy import delete, func, select
+from werkzeug.security import check_password_hash, generate_password_hash
 
 from ticketer.clock import utcnow
-from ticketer.errors import ValidationError
+from ticketer.errors import TooManyAttempts, ValidationError
 from ticketer.extensions import db
 from ticketer.models import User
+from ticketer.models.people import SignInFailure
 from ticketer.roles import Role
 
 PASSWORD_MIN_LENGTH = 10
@@ -53,10 +60,60 @@ def create_user(email: str, *, role: str, password: str | None = None, name: str
     return user
 
 
-def authenticate(email: str, password: str) -> User | None:
-    """The active user with these credentials, or None (never says which part was wrong)."""
-    user = find_user_by_email(email or "")
+def _dummy_hash() -> str:
+    global _DUMMY_HASH
+    if _DUMMY_HASH is None:
+        _DUMMY_HASH = generate_password_hash(secrets.token_hex(16))
+    return _DUMMY_HASH
+
+
+_DUMMY_HASH: str | None = None
+
+
+def _sign_in_limits() -> tuple[int, int, timedelta]:
+    config = current_app.config
+    return (
+        int(config.get("SIGNIN_MAX_FAILURES", 10)),
+        int(config.get("SIGNIN_MAX_FAILURES_PER_ADDRESS", 30)),
+        timedelta(minutes=int(config.get("SIGNIN_WINDOW_MINUTES", 15))),
+    )
+
+
+def _too_many_failures(email: str, address: str, since) -> bool:
+    per_account, per_address, _ = _sign_in_limits()
+    recent = select(func.count()).select_from(SignInFailure).where(SignInFailure.created_on > since)
+    by_account, by_address = db.session.execute(
+        select(
+            recent.where(SignInFailure.email == email).scalar_subquery(),
+            recent.where(SignInFailure.address == address).scalar_subquery(),
+        )
+    ).one()
+    return by_account >= per_account or by_address >= per_address
+
+
+def authenticate(email: str, password: str, *, address: str | None = None) -> User | None:
+    """The active user with these credentials, or None (never says which part was wrong).
+
+    Failed attempts are counted per email and per address (`address`: the client's IP) in the
+    database, so every web worker sees them; past the limit, TooManyAttempts is raised whether or
+    not the email exists, and even for the right password, until the window has passed.
+    """
+    key = (email or "").strip().lower()[:254]
+    address = (address or "unknown")[:64]
+    now = utcnow()
+    _, _, window = _sign_in_limits()
+    since = now - window
+    if _too_many_failures(key, address, since):
+        minutes = max(1, int(window.total_seconds() // 60))
+        raise TooManyAttempts(f"Too many failed sign-in attempts. Try again in {minutes} minutes.")
+    user = find_user_by_email(key) if key else None
+    if user is None:
+        check_password_hash(_dummy_hash(), password or "")  # the same work as for a real account
     if user is None or not user.active or not user.check_password(password or ""):
+        db.session.execute(delete(SignInFailure).where(SignInFailure.created_on <= since))
+        db.session.add(SignInFailure(email=key, address=address, created_on=now))
+        db.session.flush()
         return None
-    user.last_login_on = utcnow()
+    db.session.execute(delete(SignInFailure).where(SignInFailure.email == key))
+    user.last_login_on = now
     return user

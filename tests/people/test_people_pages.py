@@ -1,0 +1,281 @@
+"""Manage logins, invitation links, password pages: through the test client, with a real SMTP server."""
+
+import re
+import socket
+from contextlib import contextmanager
+
+import pytest
+from sqlalchemy import select
+
+from tests.conftest import PASSWORD
+from tests.factories import make_ticket
+from ticketer.extensions import db as _db
+from ticketer.models import Ticket, User
+from ticketer.models.people import Invitation, PasswordReset
+
+NEW_PASSWORD = "a-brand-new-secret"
+
+
+@contextmanager
+def database(app):
+    """The database in an app context of its own: requests never share it (nor Flask-Login's cached user)."""
+    with app.app_context():
+        yield _db.session
+        _db.session.commit()
+
+
+def invite(client, *rows):
+    data = {}
+    for i, (email, role) in enumerate(rows):
+        data[f"rows-{i}-email"] = email
+        data[f"rows-{i}-role"] = role
+    return client.post("/admin/people/invite", data=data)
+
+
+def path_of(link: str) -> str:
+    return re.sub(r"^https?://[^/]+", "", link)
+
+
+def signed_in_client(app, user_id):
+    other = app.test_client()
+    with database(app) as session:
+        cookie_id = session.get(User, user_id).get_id()
+    with other.session_transaction() as session:
+        session["_user_id"] = cookie_id
+        session["_fresh"] = True
+    return other
+
+
+def closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_admin_invites_and_the_person_accepts_from_the_mailed_link(app, client, login_as, smtp_server):
+    login_as("admin", name="Boss")
+    response = invite(client, ("ana@example.com", "agent"), ("", "agent"), ("Bob@Example.com", "viewer"))
+    assert response.status_code == 302
+    page = client.get("/admin/people/").get_data(as_text=True)
+    assert "Invitation sent to ana@example.com." in page and "Invitation sent to bob@example.com." in page
+    assert "ana@example.com" in page and "bob@example.com" in page
+
+    mails = smtp_server.wait_for(2)
+    by_recipient = {m["To"]: m for m in mails}
+    assert set(by_recipient) == {"ana@example.com", "bob@example.com"}
+    mail = by_recipient["ana@example.com"]
+    assert mail["Subject"] == "You're invited to Ticketer" and "Boss invited you" in mail.get_content()
+    (link,) = smtp_server.links(mail)
+    assert link.startswith("http://127.0.0.1:5000/invitations/")
+
+    visitor = app.test_client()
+    form = visitor.get(path_of(link))
+    assert form.status_code == 200 and "ana@example.com" in form.get_data(as_text=True)
+    short = visitor.post(path_of(link), data={"name": "Ana", "password": "short", "confirm": "short"})
+    assert short.status_code == 400 and "Use at least 10 characters." in short.get_data(as_text=True)
+    mismatch = visitor.post(path_of(link), data={"name": "Ana", "password": NEW_PASSWORD, "confirm": "x" * 12})
+    assert mismatch.status_code == 400 and "The two passwords don&#39;t match." in mismatch.get_data(as_text=True)
+    accepted = visitor.post(path_of(link), data={"name": "Ana", "password": NEW_PASSWORD, "confirm": NEW_PASSWORD})
+    assert accepted.status_code == 302 and accepted.location == "/admin/tickets/"
+    assert visitor.get("/admin/tickets/").status_code == 200  # signed in
+    with database(app) as session:
+        member = session.execute(select(User).where(User.email == "ana@example.com")).scalar_one()
+        assert (member.name, member.role) == ("Ana", "agent")
+
+    again = app.test_client().get(path_of(link))
+    assert again.status_code == 410 and "already been used" in again.get_data(as_text=True)
+    reuse = app.test_client().post(path_of(link), data={"name": "X", "password": NEW_PASSWORD, "confirm": NEW_PASSWORD})
+    assert reuse.status_code == 410
+
+
+def test_invite_refuses_members_and_duplicates_by_the_field_and_saves_nothing(client, app, login_as, make_user):
+    login_as("admin")
+    make_user("agent", email="taken@example.com")
+    response = invite(
+        client, ("new@example.com", "agent"), ("taken@example.com", "agent"), ("new@example.com", "viewer")
+    )
+    body = response.get_data(as_text=True)
+    assert response.status_code == 400
+    assert "taken@example.com is already a member." in body and "This email is listed twice." in body
+    with database(app) as session:
+        assert session.execute(select(Invitation)).scalars().all() == []
+    empty = invite(client, ("", "agent"))
+    assert empty.status_code == 400 and "Enter at least one email address." in empty.get_data(as_text=True)
+    bad = invite(client, ("not-an-email", "agent"))
+    assert bad.status_code == 400 and "Enter a valid email address." in bad.get_data(as_text=True)
+
+
+def test_inviting_a_pending_email_again_resends(client, app, login_as, smtp_server):
+    login_as("admin")
+    invite(client, ("ana@example.com", "agent"))
+    invite(client, ("ana@example.com", "supervisor"))
+    assert "Invitation sent again to ana@example.com." in client.get("/admin/people/").get_data(as_text=True)
+    first, second = smtp_server.wait_for(2)
+    assert client.get(path_of(smtp_server.links(first)[0])).status_code == 404  # replaced by the new link
+    assert client.get(path_of(smtp_server.links(second)[0])).status_code == 200
+    with database(app) as session:
+        (invitation,) = session.execute(select(Invitation)).scalars().all()
+        assert invitation.role == "supervisor"
+
+
+def test_mail_server_down_keeps_the_invitation_and_resend_works(app, client, login_as, smtp_server, monkeypatch):
+    login_as("admin")
+    monkeypatch.setitem(app.config, "MAIL_PORT", closed_port())
+    response = invite(client, ("ana@example.com", "agent"))
+    assert response.status_code == 302
+    page = client.get("/admin/people/").get_data(as_text=True)
+    assert "The invitation to ana@example.com is saved, but sending the email failed" in page
+    assert "Sending failed" in page
+    with database(app) as session:
+        invitation = session.execute(select(Invitation)).scalar_one()
+        assert invitation.send_error and invitation.last_sent_on is None
+        invitation_id = invitation.id
+
+    monkeypatch.setitem(app.config, "MAIL_PORT", smtp_server.port)
+    assert client.post(f"/admin/people/invitations/{invitation_id}/resend").status_code == 302
+    (mail,) = smtp_server.wait_for(1)
+    with database(app) as session:
+        invitation = session.get(Invitation, invitation_id)
+        assert invitation.send_error is None and invitation.last_sent_on is not None
+    assert "Sending failed" not in client.get("/admin/people/").get_data(as_text=True)
+    assert app.test_client().get(path_of(smtp_server.links(mail)[0])).status_code == 200
+
+
+def test_without_a_mail_server_the_mail_is_printed_with_its_link(app, client, login_as, capsys):
+    login_as("admin")
+    assert invite(client, ("ana@example.com", "agent")).status_code == 302
+    printed = capsys.readouterr().out
+    (link,) = re.findall(r"http://127\.0\.0\.1:5000/invitations/\S+", printed)
+    assert "To: ana@example.com" in printed
+    page = client.get("/admin/people/").get_data(as_text=True)
+    assert "No mail server is set up: the invitation to ana@example.com was printed on the console." in page
+    assert app.test_client().get(path_of(link)).status_code == 200
+
+
+def test_cancelled_expired_and_unknown_links_get_a_clear_page(app, client, login_as, smtp_server):
+    from datetime import timedelta
+
+    from ticketer import clock
+
+    login_as("admin")
+    invite(client, ("ana@example.com", "agent"), ("bob@example.com", "agent"))
+    ana, bob = sorted(smtp_server.wait_for(2), key=lambda m: m["To"])
+    with database(app) as session:
+        ana_id = session.execute(select(Invitation.id).where(Invitation.email == "ana@example.com")).scalar_one()
+    assert client.post(f"/admin/people/invitations/{ana_id}/cancel").status_code == 302
+    visitor = app.test_client()
+    cancelled = visitor.get(path_of(smtp_server.links(ana)[0]))
+    assert cancelled.status_code == 410 and "was cancelled" in cancelled.get_data(as_text=True)
+    unknown = visitor.get("/invitations/not-a-real-token")
+    assert unknown.status_code == 404 and "isn&#39;t valid" in unknown.get_data(as_text=True)
+    with clock.frozen(clock.utcnow() + timedelta(days=8)):
+        expired = visitor.get(path_of(smtp_server.links(bob)[0]))
+        posted = visitor.post(path_of(smtp_server.links(bob)[0]), data={"name": "B", "password": NEW_PASSWORD})
+    assert expired.status_code == 410 and "has expired" in expired.get_data(as_text=True)
+    assert posted.status_code == 410
+    assert visitor.get("/password-reset/not-a-real-token").status_code == 404
+
+
+def test_people_list_shows_roles_and_costs_a_fixed_number_of_queries(app, client, login_as, make_user, count_queries):
+    login_as("admin")
+
+    def queries_for_page() -> int:
+        with count_queries() as queries:
+            response = client.get("/admin/people/")
+        assert response.status_code == 200
+        return len(queries)
+
+    make_user("agent")
+    invite(client, ("one@example.com", "agent"))
+    few = queries_for_page()
+    for n in range(6):
+        make_user("viewer")
+        invite(client, (f"more{n}@example.com", "supervisor"))
+    assert queries_for_page() == few <= 4
+
+
+def test_change_role_and_last_admin_rules_through_the_page(client, app, login_as, make_user):
+    admin_id = login_as("admin")
+    agent_id = make_user("agent")
+    assert client.post(f"/admin/people/{agent_id}/role", data={"role": "supervisor"}).status_code == 302
+    with database(app) as session:
+        assert session.get(User, agent_id).role == "supervisor"
+    bad = client.post(f"/admin/people/{agent_id}/role", data={"role": "owner"})
+    assert bad.status_code == 400
+    last = client.post(f"/admin/people/{admin_id}/role", data={"role": "agent"})
+    assert last.status_code == 409 and "is the last active admin" in last.get_data(as_text=True)
+    yourself = client.post(f"/admin/people/{admin_id}/deactivate")
+    assert yourself.status_code == 422 and "You can&#39;t deactivate yourself" in yourself.get_data(as_text=True)
+    with database(app) as session:
+        assert session.get(User, admin_id).role == "admin"
+    missing = client.post("/admin/people/999999/role", data={"role": "agent"})
+    assert missing.status_code == 404
+
+
+def test_deactivating_ends_their_session_and_unassigns_their_tickets(app, client, login_as, make_user):
+    login_as("admin")
+    agent_id = make_user("agent")
+    with database(app):
+        ticket_id = make_ticket(assignee_id=agent_id).id
+    agent_client = signed_in_client(app, agent_id)
+    assert agent_client.get("/admin/tickets/").status_code == 200
+    response = client.post(f"/admin/people/{agent_id}/deactivate")
+    assert response.status_code == 302
+    assert "1 open ticket unassigned." in client.get("/admin/people/").get_data(as_text=True)
+    assert agent_client.get("/admin/tickets/").status_code == 302  # signed out
+    with database(app) as session:
+        assert session.get(Ticket, ticket_id).assignee_id is None
+    assert client.post(f"/admin/people/{agent_id}/reactivate").status_code == 302
+    with database(app) as session:
+        assert session.get(User, agent_id).active
+    assert agent_client.get("/admin/tickets/").status_code == 302  # the old session stays ended
+
+
+def test_password_reset_link_from_the_page(app, client, login_as, make_user, smtp_server):
+    login_as("admin")
+    agent_id = make_user("agent", email="ana@example.com")
+    agent_client = signed_in_client(app, agent_id)
+    assert client.post(f"/admin/people/{agent_id}/password-reset").status_code == 302
+    assert "Password reset link sent to ana@example.com." in client.get("/admin/people/").get_data(as_text=True)
+    (mail,) = smtp_server.wait_for(1)
+    assert mail["To"] == "ana@example.com" and mail["Subject"] == "Set a new Ticketer password"
+    link = path_of(smtp_server.links(mail)[0])
+    visitor = app.test_client()
+    assert visitor.get(link).status_code == 200
+    bad = visitor.post(link, data={"password": "ana@example.com", "confirm": "ana@example.com"})
+    assert bad.status_code == 400 and "can&#39;t be your email" in bad.get_data(as_text=True)
+    done = visitor.post(link, data={"password": NEW_PASSWORD, "confirm": NEW_PASSWORD})
+    assert done.status_code == 302 and visitor.get("/admin/tickets/").status_code == 200
+    assert agent_client.get("/admin/tickets/").status_code == 302  # old sessions ended
+    assert visitor.get(link).status_code == 410
+    with database(app) as session:
+        assert session.execute(select(PasswordReset)).scalar_one().used_on is not None
+    fresh = app.test_client()
+    assert fresh.post("/login", data={"email": "ana@example.com", "password": NEW_PASSWORD}).status_code == 302
+
+
+def test_change_own_password(app, client, login_as):
+    user_id = login_as("agent", email="ana@example.com")
+    other_session = signed_in_client(app, user_id)
+    assert client.get("/account/password").status_code == 200
+    wrong = client.post(
+        "/account/password", data={"current_password": "nope", "password": NEW_PASSWORD, "confirm": NEW_PASSWORD}
+    )
+    assert wrong.status_code == 400 and "That isn&#39;t your current password." in wrong.get_data(as_text=True)
+    done = client.post(
+        "/account/password", data={"current_password": PASSWORD, "password": NEW_PASSWORD, "confirm": NEW_PASSWORD}
+    )
+    assert done.status_code == 302
+    assert client.get("/admin/tickets/").status_code == 200  # this session continues
+    assert other_session.get("/admin/tickets/").status_code == 302  # the others end
+    with database(app) as session:
+        assert session.get(User, user_id).check_password(NEW_PASSWORD)
+
+
+@pytest.mark.parametrize("role", ["supervisor", "agent", "viewer"])
+def test_only_admins_manage_people(client, login_as, make_user, role):
+    login_as(role)
+    target = make_user("agent")
+    assert client.get("/admin/people/").status_code == 403
+    assert client.post(f"/admin/people/{target}/deactivate").status_code == 403
+    assert invite(client, ("x@example.com", "admin")).status_code == 403
