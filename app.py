@@ -54,6 +54,6 @@ def create_app(config: object | None = None) -> Flask:
 
     @app.get("/")
     def root():
-        return redirect(url_for("tickets.index"))
+        return redirect(url_for("admin.index"))
 
     return app

@@ -4,6 +4,7 @@ from flask import Flask, render_template
 from flask_admin import Admin
 from flask_admin.theme import Bootstrap4Theme
 
+from admin_views.dashboard import DashboardView
 from admin_views.home import HomeView
 from admin_views.people import PeopleView
 from admin_views.tickets import TicketsView
@@ -21,6 +22,7 @@ def init_admin(app: Flask) -> Admin:
         csp_nonce_generator=csp_nonce,
         index_view=HomeView(name="Home", url="/admin", menu_class_name="d-none"),
     )
+    admin.add_view(DashboardView(name="Dashboard", endpoint="dashboard", url="/admin/dashboard"))
     admin.add_view(TicketsView(name="Tickets", endpoint="tickets", url="/admin/tickets"))
     admin.add_view(TopicsView(Topic, db, name="Topics", endpoint="topics", url="/admin/topics"))
     admin.add_view(PeopleView(name="Logins", endpoint="people", url="/admin/people"))

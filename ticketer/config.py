@@ -62,6 +62,8 @@ class Config:
         self.MAIL_USE_TLS = _bool("MAIL_USE_TLS")
         self.MAIL_FROM = env.get("MAIL_FROM", "Ticketer <ticketer@localhost>")
         self.INVITATION_TTL_DAYS = _int("INVITATION_TTL_DAYS", 7)
+        # IANA zone name (e.g. America/Guayaquil): which local day a ticket counts on in reports.
+        self.WORKSPACE_TIMEZONE = env.get("WORKSPACE_TIMEZONE", "") or "UTC"
         # Sign-in limits: failed attempts per account and per address within the window, then "try later".
         self.SIGNIN_MAX_FAILURES = _int("SIGNIN_MAX_FAILURES", 10)
         self.SIGNIN_MAX_FAILURES_PER_ADDRESS = _int("SIGNIN_MAX_FAILURES_PER_ADDRESS", 30)
