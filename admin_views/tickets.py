@@ -4,17 +4,20 @@ from flask import abort, flash, jsonify, redirect, request, url_for
 from flask_admin import expose
 from flask_login import current_user
 from flask_wtf import FlaskForm
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import joinedload
-from wtforms import SelectField, TextAreaField
+from wtforms import HiddenField, RadioField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
 
+from admin_views.auth import safe_next
 from admin_views.base import SecuredView, user_can
 from ticketer import ticket_lists
 from ticketer.errors import TicketerError
 from ticketer.extensions import db
 from ticketer.models import Contact, Message, Ticket, TicketEvent, Topic
+from ticketer.models.supervision import AgentStatus
 from ticketer.roles import Capability
+from ticketer.services import sla as sla_service
 from ticketer.services import tickets as ticket_service
 from ticketer.services.validation import MESSAGE_MAX_LENGTH, NOTE_MAX_LENGTH
 
@@ -41,8 +44,32 @@ class ActionForm(FlaskForm):
 
 
 def _int_arg(name: str) -> int | None:
-    value = request.args.get(name, "")
+    return _int_value(request.args, name)
+
+
+def _int_value(values, name: str) -> int | None:
+    value = values.get(name, "") or ""
     return int(value) if value.isdigit() and len(value) < 12 else None
+
+
+BULK_ACTIONS = [
+    ("assign", "Assign to…"),
+    ("unassign", "Unassign"),
+    ("topic", "Change topic to…"),
+    ("close", "Close"),
+    ("reopen", "Reopen"),
+]
+
+
+class BulkForm(FlaskForm):
+    """A bulk action on the checked rows or on every ticket matching the list's filters."""
+
+    action = SelectField("Action", choices=BULK_ACTIONS, validators=[DataRequired()])
+    scope = RadioField("Apply to", choices=[("selected", "Selected"), ("all", "All matching")], default="selected")
+    assignee = SelectField("Assign to", coerce=str, validators=[Optional()])
+    new_topic = SelectField("Topic", coerce=str, validators=[Optional()])
+    note = StringField("Note (optional)", validators=[Length(max=NOTE_MAX_LENGTH)])
+    confirmed = HiddenField()
 
 
 class TicketsView(SecuredView):
@@ -50,15 +77,37 @@ class TicketsView(SecuredView):
 
     # --- folders ------------------------------------------------------------------------------
 
-    def _filter(self) -> ticket_lists.TicketFilter:
+    def _filter(self, values=None) -> ticket_lists.TicketFilter:
+        """The folder + status + search + filters of a list URL (or of a bulk form's fields)."""
+        values = request.args if values is None else values
         default_folder = "mine" if current_user.role == "agent" else "all"
+        folder = values.get("folder", default_folder)
+        overdue = folder == "overdue"
         return ticket_lists.TicketFilter(
-            folder=request.args.get("folder", default_folder),
-            status=request.args.get("status", "open"),
-            query=request.args.get("q", ""),
-            topic_id=_int_arg("topic"),
-            assignee_id=_int_arg("assignee"),
+            folder="all" if overdue else folder,
+            status="open" if overdue else values.get("status", "open"),
+            query=values.get("q", ""),
+            topic_id=_int_value(values, "topic"),
+            assignee_id=_int_value(values, "assignee"),
+            overdue=overdue,
         )
+
+    def _supervision_summary(self, ticket_filter: ticket_lists.TicketFilter, can_bulk: bool) -> dict:
+        """Overdue count, my "available" toggle and (for bulk actions) the matching count: one query."""
+        columns = [sla_service.overdue_count_query().label("overdue")]
+        if current_user.can_take_tickets:
+            available = select(AgentStatus.available).where(AgentStatus.user_id == current_user.id)
+            columns.append(available.scalar_subquery().label("available"))
+        if can_bulk:
+            matching = select(func.count()).select_from(Ticket)
+            matching = matching.where(*ticket_lists.filter_conditions(ticket_filter, current_user))
+            columns.append(matching.scalar_subquery().label("matching"))
+        row = db.session.execute(select(*columns)).one()._mapping
+        return {
+            "overdue": int(row["overdue"] or 0),
+            "available": row.get("available") is not False if current_user.can_take_tickets else None,
+            "matching": int(row.get("matching") or 0),
+        }
 
     @expose("/")
     def index(self):
@@ -70,18 +119,108 @@ class TicketsView(SecuredView):
             before=request.args.get("before"),
             limit=self.admin.app.config["TICKETS_PER_PAGE"],
         )
+        can_bulk = user_can(Capability.BULK_ACTIONS)
         return self.render(
             "admin/tickets/list.html",
             ticket_filter=ticket_filter,
+            folder="overdue" if ticket_filter.overdue else ticket_filter.folder,
             page=page,
             counts=ticket_lists.folder_counts(current_user),
             topics=db.session.execute(select(Topic).order_by(Topic.name)).scalars().all(),
             agents=ticket_lists.assignable_users(),
+            clocks=sla_service.clocks_for(page.tickets),
+            summary=self._supervision_summary(ticket_filter, can_bulk),
+            can_bulk=can_bulk,
+            bulk_form=BulkForm(formdata=None) if can_bulk else None,
+            action_form=ActionForm(formdata=None),
         )
 
     @expose("/counts.json")
     def counts(self):
-        return jsonify(ticket_lists.folder_counts(current_user))
+        counts = ticket_lists.folder_counts(current_user)
+        counts["overdue"] = {"open": db.session.scalar(select(sla_service.overdue_count_query()))}
+        return jsonify(counts)
+
+    # --- bulk actions on many tickets (supervisors and admins) ----------------------------------
+
+    def _bulk_ids(self, form: "BulkForm", ticket_filter: ticket_lists.TicketFilter) -> list[int]:
+        """The ids the bulk action applies to: the checked rows, or every ticket matching (one SELECT)."""
+        if form.scope.data == "all":
+            conditions = ticket_lists.filter_conditions(ticket_filter, current_user)
+            return list(db.session.execute(select(Ticket.id).where(*conditions).order_by(Ticket.id)).scalars())
+        return sorted({int(i) for i in request.form.getlist("ids") if i.isdigit() and len(i) < 12})
+
+    def _list_url(self, ticket_filter: ticket_lists.TicketFilter) -> str:
+        return url_for(
+            ".index",
+            folder="overdue" if ticket_filter.overdue else ticket_filter.folder,
+            status=ticket_filter.status,
+            q=ticket_filter.query or None,
+            topic=ticket_filter.topic_id,
+            assignee=ticket_filter.assignee_id,
+        )
+
+    @expose("/bulk", methods=["POST"])
+    def bulk(self):
+        """Step 1 shows what will happen to how many tickets; step 2 (confirmed) does it."""
+        if not user_can(Capability.BULK_ACTIONS):
+            abort(403)
+        ticket_filter = self._filter(request.form)
+        back = self._list_url(ticket_filter)
+        form = BulkForm()
+        agents = {u.id: u for u in ticket_lists.assignable_users()}
+        topics = {t.id: t for t in db.session.execute(select(Topic).order_by(Topic.name)).scalars()}
+        form.assignee.choices = [("", "")] + [(str(i), u.display_name) for i, u in agents.items()]
+        form.new_topic.choices = [("", "")] + [(str(i), t.name) for i, t in topics.items()]
+        if not form.validate_on_submit():
+            for field in form:
+                for error in field.errors:
+                    flash(f"{field.label.text}: {error}", "error")
+            return redirect(back)
+        action = form.action.data
+        if action == "assign" and not form.assignee.data:
+            flash("Pick who gets the tickets.", "error")
+            return redirect(back)
+        if action == "topic" and not form.new_topic.data:
+            flash("Pick the new topic.", "error")
+            return redirect(back)
+        ids = self._bulk_ids(form, ticket_filter)
+        if not ids:
+            flash("Select some tickets first.", "error")
+            return redirect(back)
+        assignee = agents.get(int(form.assignee.data)) if form.assignee.data else None
+        topic = topics.get(int(form.new_topic.data)) if form.new_topic.data else None
+        if not form.confirmed.data:
+            return self.render(
+                "admin/supervision/bulk_confirm.html",
+                form=form,
+                count=len(ids),
+                ids=ids if form.scope.data != "all" else [],
+                action=action,
+                assignee=assignee,
+                topic=topic,
+                ticket_filter=ticket_filter,
+                folder="overdue" if ticket_filter.overdue else ticket_filter.folder,
+                back=back,
+            )
+        try:
+            if action == "assign":
+                result = ticket_service.assign_tickets(ids, assignee.id, by=current_user, note=form.note.data)
+            elif action == "unassign":
+                result = ticket_service.assign_tickets(ids, None, by=current_user, note=form.note.data)
+            elif action == "topic":
+                result = ticket_service.change_topic_tickets(ids, topic.id, by=current_user)
+            elif action == "close":
+                result = ticket_service.close_tickets(ids, by=current_user)
+            else:
+                result = ticket_service.reopen_tickets(ids, by=current_user)
+            db.session.commit()
+        except TicketerError as error:
+            db.session.rollback()
+            flash(error.message, "error")
+            return redirect(back)
+        flash(result.message, "success" if result.changed else "info")
+        return redirect(back)
 
     # --- one ticket ---------------------------------------------------------------------------
 
@@ -163,7 +302,7 @@ class TicketsView(SecuredView):
                 contact=ticket.contact,
                 timeline=self._timeline(ticket),
                 can_work=user_can(Capability.WORK_TICKETS),
-                back_url=request.args.get("back") or url_for(".index"),
+                back_url=safe_next(request.args.get("back")) or url_for(".index"),
                 **self._forms(ticket, **bound),
             ),
             status,
