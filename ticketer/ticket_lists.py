@@ -1,15 +1,18 @@
 """Reading the ticket folders: filters, counts and keyset-paginated pages (no OFFSET scans)."""
 
 import base64
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import and_, case, exists, func, or_, select
+from sqlalchemy import and_, exists, func, literal, or_, select, union
 from sqlalchemy.orm import joinedload
 
 from ticketer.extensions import db
 from ticketer.models import Contact, ContactURN, Ticket, TicketStatus, User
+from ticketer.models.folder_counts import NOBODY
 from ticketer.roles import ASSIGNABLE_ROLES
+from ticketer.services import folder_counts as folder_count_service
 
 FOLDERS = ("mine", "unassigned", "all")
 STATUSES = (TicketStatus.OPEN.value, TicketStatus.CLOSED.value)
@@ -39,7 +42,56 @@ def _like_pattern(text: str) -> str:
     return f"%{escaped}%"
 
 
+_URN_LIKE = re.compile(r"^[a-z][a-z0-9]{1,31}:\S+$")
+_PHONE_LIKE = re.compile(r"^\+?[\d\s\-().]{5,}$")
+# Above every character: `x >= p AND x < p + _TOP` is "x starts with p" for a binary (C) collation.
+_TOP = "\U0010ffff"
+
+
+def _starts_with(expression, prefix: str):
+    """`expression` starts with `prefix`, written so that a B-tree index on `expression` is used.
+
+    SQLite's LIKE can't use an ordinary index, so a range; PostgreSQL uses its pattern_ops index.
+    """
+    if db.session.get_bind().dialect.name == "postgresql":
+        escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        return expression.like(f"{escaped}%", escape="\\")
+    return and_(expression >= prefix, expression < prefix + _TOP)
+
+
+def urn_prefixes(query: str) -> list[str]:
+    """The URN identities a URN-like ("tel:+5939...") or phone-like ("+593 98...") query starts."""
+    text = query.strip()
+    if _URN_LIKE.match(text.lower()):
+        scheme, _, path = text.partition(":")
+        scheme = scheme.lower()
+        if scheme == "tel":
+            path = re.sub(r"[\s\-().]", "", path)
+        return [f"{scheme}:{path}"]
+    if _PHONE_LIKE.match(text):
+        digits = re.sub(r"\D", "", text)
+        return [f"tel:+{digits}", f"tel:{digits}", f"whatsapp:{digits}"]
+    return []
+
+
+def _prefix_matches(query: str):
+    """Contacts whose URN or lowercased name starts with the query, found through their indexes."""
+    prefixes = urn_prefixes(query)
+    if prefixes:
+        return select(ContactURN.contact_id).where(or_(*(_starts_with(ContactURN.identity, p) for p in prefixes)))
+    by_name = select(Contact.id).where(_starts_with(func.lower(Contact.name), query.lower()))
+    by_urn = select(ContactURN.contact_id).where(_starts_with(ContactURN.identity, query.lower()))
+    return union(by_name, by_urn)
+
+
 def _search_condition(query: str):
+    """Tickets of contacts whose name or URN starts with the query (index seeks, fast at any size).
+
+    When nothing starts with it, the slower "contains" search over names, URNs and ticket text.
+    """
+    prefix = _prefix_matches(query)
+    if db.session.execute(select(literal(1)).where(exists(prefix))).first() is not None:
+        return Ticket.contact_id.in_(prefix)
     pattern = _like_pattern(query)
     urn_match = exists().where(
         ContactURN.contact_id == Ticket.contact_id, func.lower(ContactURN.identity).like(pattern, escape="\\")
@@ -68,21 +120,15 @@ def filter_conditions(ticket_filter: TicketFilter, user: User, *, with_folder: b
 
 
 def folder_counts(user: User) -> dict[str, dict[str, int]]:
-    """{folder: {status: count}} for Mine, Unassigned and All in one grouped query."""
-    rows = db.session.execute(
-        select(
-            Ticket.status,
-            func.count(),
-            func.sum(case((Ticket.assignee_id == user.id, 1), else_=0)),
-            func.sum(case((Ticket.assignee_id.is_(None), 1), else_=0)),
-        ).group_by(Ticket.status)
-    ).all()
+    """{folder: {status: count}} for Mine, Unassigned and All, from the maintained counts (one small query)."""
     counts = {folder: dict.fromkeys(STATUSES, 0) for folder in FOLDERS}
-    for status, total, mine, unassigned in rows:
+    for (assignee_key, status), n in folder_count_service.stored_counts().items():
         if status in STATUSES:
-            counts["all"][status] = int(total or 0)
-            counts["mine"][status] = int(mine or 0)
-            counts["unassigned"][status] = int(unassigned or 0)
+            counts["all"][status] += n
+            if assignee_key == user.id:
+                counts["mine"][status] += n
+            elif assignee_key == NOBODY:
+                counts["unassigned"][status] += n
     return counts
 
 
@@ -152,24 +198,27 @@ def list_tickets(
     )
     if before_cursor is not None:
         stmt = stmt.where(
+            # The first bound alone is what lets the index seek straight to the cursor.
+            Ticket.last_activity_on >= before_cursor.last_activity_on,
             or_(
                 Ticket.last_activity_on > before_cursor.last_activity_on,
                 and_(
                     Ticket.last_activity_on == before_cursor.last_activity_on,
                     Ticket.id > before_cursor.ticket_id,
                 ),
-            )
+            ),
         ).order_by(Ticket.last_activity_on.asc(), Ticket.id.asc())
     else:
         if after_cursor is not None:
             stmt = stmt.where(
+                Ticket.last_activity_on <= after_cursor.last_activity_on,
                 or_(
                     Ticket.last_activity_on < after_cursor.last_activity_on,
                     and_(
                         Ticket.last_activity_on == after_cursor.last_activity_on,
                         Ticket.id < after_cursor.ticket_id,
                     ),
-                )
+                ),
             )
         stmt = stmt.order_by(Ticket.last_activity_on.desc(), Ticket.id.desc())
     rows = list(db.session.execute(stmt.limit(limit + 1)).unique().scalars())

@@ -106,6 +106,11 @@ class Topic(db.Model):
 
 class Contact(db.Model):
     __tablename__ = "contacts"
+    # Search by name prefix: lower(name) LIKE 'q%' on PostgreSQL whatever the collation (SQLite seeks
+    # ix_contacts_name_lower by range instead).
+    __table_args__ = (
+        Index("ix_contacts_name_lower_pattern", text("lower(name) text_pattern_ops")).ddl_if(dialect="postgresql"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     uuid: Mapped[str] = mapped_column(String(36), unique=True, default=new_uuid)
@@ -134,6 +139,10 @@ class ContactURN(db.Model):
     """A contact's address on a channel, e.g. tel:+593987654321 or whatsapp:593987654321."""
 
     __tablename__ = "contact_urns"
+    # Search by URN prefix with LIKE 'tel:+5939%' on PostgreSQL whatever the collation.
+    __table_args__ = (
+        Index("ix_contact_urns_identity_pattern", text("identity varchar_pattern_ops")).ddl_if(dialect="postgresql"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"), index=True)
@@ -267,3 +276,4 @@ from ticketer.models import reports as _reports  # noqa: E402,F401
 from ticketer.models import flows as _flows  # noqa: E402,F401
 from ticketer.models import supervision as _supervision  # noqa: E402,F401
 from ticketer.models import people as _people  # noqa: E402,F401
+from ticketer.models import folder_counts as _folder_counts  # noqa: E402,F401

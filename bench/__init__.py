@@ -1,0 +1,1 @@
+"""Scale benchmark: seed a big desk, time its pages next to stock Flask-Admin (see bench/README.md)."""
