@@ -11,6 +11,7 @@ from ticketer.roles import Role
 
 def register(app: Flask) -> None:
     scheduler.register(app)  # `flask --app app scheduler`
+
     @app.cli.command("create-user")
     @click.argument("email")
     @click.option("--role", type=click.Choice([r.value for r in Role]), default=Role.AGENT.value, show_default=True)

@@ -1,0 +1,192 @@
+"""The scheduler process for real: `flask --app app scheduler` subprocesses against the test database.
+
+Two dispatchers share 1,000 starts with none sent twice; a dispatcher killed with SIGKILL mid-send
+loses nothing after a restart (the cut-off start is sent once more, with the same delivery id);
+SIGTERM stops a dispatcher cleanly.
+"""
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sqlalchemy import func, select
+from werkzeug import Response
+
+from ticketer.database import read_only_transactions
+from ticketer.models import Contact, Ticket, User
+from ticketer.models.flows import FlowStart
+from ticketer.services import flows as flow_service
+from ticketer.services import tickets as ticket_service
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def close_many(db, admin, flow, n: int) -> list[str]:
+    """n closed tickets (of n contacts) with a trigger on `flow`: n pending starts; returns delivery ids."""
+    flow_service.create_trigger(flow_id=flow.id, by=admin)
+    topic_id = ticket_service.topic_service.default_topic().id
+    now = datetime.now(UTC)
+    tag = os.urandom(3).hex()
+    db.session.execute(
+        Contact.__table__.insert(),
+        [
+            {
+                "uuid": f"{tag}00-0000-4000-8000-{i:012d}",
+                "name": f"P{i}",
+                "fields": {},
+                "created_on": now,
+                "modified_on": now,
+            }
+            for i in range(n)
+        ],
+    )
+    contact_ids = list(db.session.execute(select(Contact.id).where(Contact.uuid.like(f"{tag}%"))).scalars())
+    db.session.execute(
+        Ticket.__table__.insert(),
+        [
+            {
+                "uuid": f"{tag}01-0000-4000-8000-{i:012d}",
+                "contact_id": cid,
+                "topic_id": topic_id,
+                "status": "open",
+                "body": "",
+                "results": {},
+                "opened_on": now,
+                "last_activity_on": now,
+            }
+            for i, cid in enumerate(contact_ids)
+        ],
+    )
+    ids = list(db.session.execute(select(Ticket.id).where(Ticket.uuid.like(f"{tag}%"))).scalars())
+    ticket_service.close_tickets(ids, by=db.session.get(User, admin.id))
+    delivery_ids = list(db.session.execute(select(FlowStart.delivery_id)).scalars())
+    db.session.commit()
+    assert len(delivery_ids) == n
+    return delivery_ids
+
+
+def start_dispatcher(database_url: str, **settings) -> subprocess.Popen:
+    env = dict(
+        os.environ,
+        DATABASE_URL=database_url,
+        SECRET_KEY="test-dispatcher-secret",
+        DISPATCH_INTERVAL_SECONDS="0.2",
+        DISPATCH_BATCH_SIZE="20",
+        DISPATCH_HTTP_TIMEOUT_SECONDS="10",
+        PYTHONUNBUFFERED="1",
+        **{key: str(value) for key, value in settings.items()},
+    )
+    return subprocess.Popen(
+        [sys.executable, "-m", "flask", "--app", "app", "scheduler"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def count_by_status(db) -> dict[str, int]:
+    """Read, then end the transaction: the test never holds a lock while the dispatchers write."""
+    db.session.remove()
+    with read_only_transactions():
+        counts = dict(db.session.execute(select(FlowStart.status, func.count()).group_by(FlowStart.status)).all())
+    db.session.remove()
+    return counts
+
+
+def wait_for(condition, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def stop(process: subprocess.Popen) -> str:
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+    try:
+        output, _ = process.communicate(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        output, _ = process.communicate()
+        output += "\n[did not stop on SIGTERM within 20 s]"
+    return output
+
+
+def test_two_dispatchers_send_1000_starts_none_twice(db, admin, webhook_flow, httpserver, database_url):
+    delivery_ids = close_many(db, admin, webhook_flow, 1000)
+    received: list[str] = []
+    lock = threading.Lock()
+
+    def engine(request):
+        with lock:
+            received.append(request.headers["X-Ticketer-Delivery"])
+        return Response("ok")
+
+    httpserver.expect_request("/hooks/ticketer", method="POST").respond_with_handler(engine)
+    db.session.remove()
+    dispatchers = [start_dispatcher(database_url), start_dispatcher(database_url)]
+    try:
+        wait_for(lambda: count_by_status(db).get("sent") == 1000, 80, "1,000 starts sent")
+    finally:
+        outputs = [stop(process) for process in dispatchers]
+    assert [process.returncode for process in dispatchers] == [0, 0], outputs
+    assert all("Scheduler stopped." in output for output in outputs), outputs
+    # Both took part: each logged some of the sends ("dispatch: {'sent': N, ...}").
+    sent_by = [sum(int(n) for n in re.findall(r"dispatch: \{'sent': (\d+)", output)) for output in outputs]
+    assert sum(sent_by) == 1000 and min(sent_by) > 0, sent_by
+    assert len(received) == 1000
+    assert Counter(received).most_common(1)[0][1] == 1  # none twice
+    assert set(received) == set(delivery_ids)
+    assert count_by_status(db) == {"sent": 1000}
+
+
+def test_kill_9_mid_send_then_restart_loses_nothing(db, admin, webhook_flow, httpserver, database_url):
+    delivery_ids = close_many(db, admin, webhook_flow, 30)
+    received: list[str] = []
+    mid_send = threading.Event()
+    release = threading.Event()
+
+    def engine(request):
+        received.append(request.headers["X-Ticketer-Delivery"])
+        if len(received) == 10:
+            mid_send.set()
+            release.wait(15)  # the dispatcher is killed while it waits for this answer
+        return Response("ok")
+
+    httpserver.expect_request("/hooks/ticketer", method="POST").respond_with_handler(engine)
+    db.session.remove()
+    first = start_dispatcher(database_url, DISPATCH_RECLAIM_AFTER_SECONDS=1)
+    try:
+        assert mid_send.wait(30), "the dispatcher never reached the engine"
+        first.send_signal(signal.SIGKILL)
+        first.wait(10)
+    finally:
+        release.set()
+        stop(first)
+    cut_off = received[9]
+    before = count_by_status(db)
+    assert before.get("sent", 0) == 9
+    assert before.get("sending", 0) >= 1  # claimed, never recorded: the at-least-once window
+
+    second = start_dispatcher(database_url, DISPATCH_RECLAIM_AFTER_SECONDS=1)
+    try:
+        wait_for(lambda: count_by_status(db).get("sent") == 30, 40, "all 30 starts sent after the restart")
+    finally:
+        output = stop(second)
+    assert second.returncode == 0, output
+    counts = Counter(received)
+    assert set(counts) == set(delivery_ids)  # nothing lost
+    assert counts[cut_off] == 2  # the cut-off send went once more, with the same delivery id
+    assert all(n == 1 for delivery_id, n in counts.items() if delivery_id != cut_off)
+    assert count_by_status(db) == {"sent": 30}
