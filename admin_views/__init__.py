@@ -7,6 +7,7 @@ from flask_admin.theme import Bootstrap4Theme
 from admin_views.dashboard import DashboardView
 from admin_views.home import HomeView
 from admin_views.people import PeopleView
+from admin_views.supervision import AvailabilityView, SupervisionView
 from admin_views.tickets import TicketsView
 from admin_views.topics import TopicsView
 from ticketer.extensions import db
@@ -26,6 +27,8 @@ def init_admin(app: Flask) -> Admin:
     admin.add_view(TicketsView(name="Tickets", endpoint="tickets", url="/admin/tickets"))
     admin.add_view(TopicsView(Topic, db, name="Topics", endpoint="topics", url="/admin/topics"))
     admin.add_view(PeopleView(name="Logins", endpoint="people", url="/admin/people"))
+    admin.add_view(SupervisionView(name="Supervision", endpoint="supervision", url="/admin/supervision"))
+    admin.add_view(AvailabilityView(name="Availability", endpoint="availability", url="/admin/availability"))
 
     @app.errorhandler(403)
     def forbidden(error):

@@ -66,7 +66,7 @@ class BulkForm(FlaskForm):
 
     action = SelectField("Action", choices=BULK_ACTIONS, validators=[DataRequired()])
     scope = RadioField("Apply to", choices=[("selected", "Selected"), ("all", "All matching")], default="selected")
-    assignee = SelectField("Assign to", coerce=str, validators=[Optional()])
+    assignee_id = SelectField("Assign to", coerce=str, validators=[Optional()])
     new_topic = SelectField("Topic", coerce=str, validators=[Optional()])
     note = StringField("Note (optional)", validators=[Length(max=NOTE_MAX_LENGTH)])
     confirmed = HiddenField()
@@ -170,7 +170,7 @@ class TicketsView(SecuredView):
         form = BulkForm()
         agents = {u.id: u for u in ticket_lists.assignable_users()}
         topics = {t.id: t for t in db.session.execute(select(Topic).order_by(Topic.name)).scalars()}
-        form.assignee.choices = [("", "")] + [(str(i), u.display_name) for i, u in agents.items()]
+        form.assignee_id.choices = [("", "")] + [(str(i), u.display_name) for i, u in agents.items()]
         form.new_topic.choices = [("", "")] + [(str(i), t.name) for i, t in topics.items()]
         if not form.validate_on_submit():
             for field in form:
@@ -178,7 +178,7 @@ class TicketsView(SecuredView):
                     flash(f"{field.label.text}: {error}", "error")
             return redirect(back)
         action = form.action.data
-        if action == "assign" and not form.assignee.data:
+        if action == "assign" and not form.assignee_id.data:
             flash("Pick who gets the tickets.", "error")
             return redirect(back)
         if action == "topic" and not form.new_topic.data:
@@ -188,7 +188,7 @@ class TicketsView(SecuredView):
         if not ids:
             flash("Select some tickets first.", "error")
             return redirect(back)
-        assignee = agents.get(int(form.assignee.data)) if form.assignee.data else None
+        assignee = agents.get(int(form.assignee_id.data)) if form.assignee_id.data else None
         topic = topics.get(int(form.new_topic.data)) if form.new_topic.data else None
         if not form.confirmed.data:
             return self.render(

@@ -10,26 +10,21 @@ from collections.abc import Callable
 from contextlib import contextmanager
 from typing import TypeVar
 
-from flask import Flask, current_app, has_app_context
+from flask import current_app, has_app_context
 
+from ticketer import jobs
 from ticketer.extensions import db
 
 T = TypeVar("T")
-_app: Flask | None = None
 
 
 @contextmanager
 def _context():
-    """The running app's context (tests, CLI), else one app created once for this process."""
-    global _app
+    """The running app's context (tests, CLI), else the scheduler's app (ticketer.jobs.bind_app)."""
     if has_app_context():
         yield
         return
-    if _app is None:
-        from app import create_app
-
-        _app = create_app()
-    with _app.app_context():
+    with jobs._current_app().app_context():
         yield
         db.session.remove()
 

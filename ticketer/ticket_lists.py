@@ -28,6 +28,7 @@ class TicketFilter:
     query: str = ""
     topic_id: int | None = None
     assignee_id: int | None = None
+    overdue: bool = False  # only open tickets past an SLA deadline (the "Overdue" folder)
 
     def __post_init__(self) -> None:
         if self.folder not in FOLDERS:
@@ -116,6 +117,10 @@ def filter_conditions(ticket_filter: TicketFilter, user: User, *, with_folder: b
         conditions.append(Ticket.assignee_id == ticket_filter.assignee_id)
     if ticket_filter.query:
         conditions.append(_search_condition(ticket_filter.query))
+    if ticket_filter.overdue:
+        from ticketer.services import sla
+
+        conditions.append(sla.overdue_condition())
     return conditions
 
 

@@ -38,7 +38,11 @@ def _require(user: User | None) -> None:
 def business_hours() -> BusinessHours:
     """The workspace's business hours (Mon-Fri 09:00-17:00 UTC until someone sets them)."""
     hours = db.session.get(BusinessHours, 1)
-    return hours if hours is not None else BusinessHours(id=1, days="1,2,3,4,5", start_minute=540, end_minute=1020)
+    return (
+        hours
+        if hours is not None
+        else BusinessHours(id=1, days="1,2,3,4,5", start_minute=540, end_minute=1020, time_zone="UTC")
+    )
 
 
 def set_business_hours(
@@ -70,7 +74,7 @@ def set_business_hours(
 def add_business_minutes(start: datetime, minutes: int, hours: BusinessHours) -> datetime:
     """`start` plus `minutes` counted only inside business hours (UTC in, UTC out)."""
     try:
-        zone = ZoneInfo(hours.time_zone)
+        zone = ZoneInfo(hours.time_zone or "UTC")
     except (ZoneInfoNotFoundError, ValueError):
         zone = ZoneInfo("UTC")
     days = set(hours.weekdays)
@@ -319,12 +323,12 @@ def mark_breaches(now: datetime | None = None) -> int:
             .join(Ticket, Ticket.id == TicketDeadline.ticket_id)
             .where(Ticket.status == TicketStatus.OPEN, due.is_not(None), due < now, pending, ~already)
         )
-        result = db.session.execute(
-            _insert_ignoring_duplicates(SLABreach.__table__).from_select(
-                ["ticket_id", "kind", "due_on", "breached_on", "attempts"], source
-            )
-        )
-        added += max(result.rowcount or 0, 0)
+        inserted = db.session.execute(
+            _insert_ignoring_duplicates(SLABreach.__table__)
+            .from_select(["ticket_id", "kind", "due_on", "breached_on", "attempts"], source)
+            .returning(SLABreach.__table__.c.id)
+        ).all()
+        added += len(inserted)
     return added
 
 
