@@ -51,14 +51,13 @@ class Label:
 
 
 def _nice_max(value: float) -> int:
-    """The smallest of 1, 2, 5 x 10^n at or above `value` (at least 1), for a y axis."""
-    top = max(1, int(value))
-    step = 1
+    """The top of a y axis with 4 whole-number steps: 4 x (1, 2, 3 or 5 x 10^n), at or above `value`."""
+    scale = 1
     while True:
-        for m in (1, 2, 5):
-            if m * step >= top:
-                return m * step
-        step *= 10
+        for m in (1, 2, 3, 5):
+            if 4 * m * scale >= value:
+                return 4 * m * scale
+        scale *= 10
 
 
 @dataclass
@@ -73,7 +72,7 @@ class DayChart:
     right: int
 
 
-def day_chart(series: list[reports.DayCounts], *, fields=("opened", "closed"), width: int = 900) -> DayChart:
+def day_chart(series: list, *, fields=("opened", "closed"), width: int = 900) -> DayChart:
     """Side-by-side bars per day for each of `fields`."""
     height, left, right, top, bottom = 240, 44, width - 8, 10, 200
     peak = _nice_max(max((getattr(d, f) for d in series for f in fields), default=0))
@@ -86,10 +85,11 @@ def day_chart(series: list[reports.DayCounts], *, fields=("opened", "closed"), w
         for j, name in enumerate(fields):
             value = getattr(d, name)
             h = (bottom - top) * value / peak
-            bars.append(Rect(x0 + j * bar, bottom - h, bar, h, name, f"{d.day:%a %b %d}: {value:,} {name}"))
+            what = name.replace("_", " ")
+            bars.append(Rect(x0 + j * bar, bottom - h, bar, h, name, f"{d.day:%a %b %d}: {value:,} {what}"))
         if i % every == 0:
             x_labels.append(Label(left + i * slot + slot / 2, bottom + 16, f"{d.day:%b %d}"))
-    y_labels = [Label(left - 6, bottom - (bottom - top) * k / 4 + 4, f"{round(peak * k / 4):,}") for k in range(5)]
+    y_labels = [Label(left - 6, bottom - (bottom - top) * k / 4 + 4, f"{peak * k // 4:,}") for k in range(5)]
     gridlines = [bottom - (bottom - top) * k / 4 for k in range(5)]
     return DayChart(width, height, bars, x_labels, y_labels, gridlines, left, right)
 
@@ -111,21 +111,20 @@ class BarChart:
     label_width: int
 
 
-def bar_chart(
-    items: list[tuple[str, str | None, list[tuple[float | None, str, str]]]], *, width: int = 440
-) -> BarChart:
-    """Horizontal bars: items are (label, link, [(value, css class, shown text), ...])."""
+def bar_chart(items: list[tuple[str, str | None, list[tuple]]], *, width: int = 440, value_space: int = 70) -> BarChart:
+    """Horizontal bars: items are (label, link, [(value, css class, shown text[, hover text]), ...])."""
     label_width, row_gap = 150, 6
     per_bar = 14
-    peak = max((v for _, _, values in items for v, _, _ in values if v), default=0) or 1
-    span = width - label_width - 70
+    peak = max((v[0] for _, _, values in items for v in values if v[0]), default=0) or 1
+    span = width - label_width - value_space
     rows, y = [], 4.0
     for label, href, values in items:
         bars, texts = [], []
-        for k, (value, css, shown) in enumerate(values):
+        for k, (value, css, shown, *more) in enumerate(values):
+            title = more[0] if more else shown
             by = y + k * per_bar
             w = span * (value or 0) / peak
-            bars.append(Rect(label_width, by, max(w, 0.5 if value else 0), per_bar - 3, css, f"{label}: {shown}"))
+            bars.append(Rect(label_width, by, max(w, 0.5 if value else 0), per_bar - 3, css, f"{label}: {title}"))
             texts.append(Label(label_width + w + 4, by + per_bar - 5, shown))
         rows.append(BarRow(label, href, y, bars, texts))
         y += per_bar * len(values) + row_gap
@@ -180,14 +179,14 @@ class DashboardView(SecuredView):
             medians=medians,
             day_chart=day_chart(series),
             series=series,
-            breach_chart=day_chart(breaches, fields=("closed",)) if breaches is not None else None,
-            breach_total=sum(d.closed for d in breaches) if breaches is not None else 0,
+            breach_chart=day_chart(breaches, fields=("first_reply", "resolution")),
+            breach_totals=(sum(d.first_reply for d in breaches), sum(d.resolution for d in breaches)),
             topic_chart=bar_chart([(b.label, None, [(b.value, "open", f"{int(b.value):,}")]) for b in by_topic]),
             assignee_chart=bar_chart(
                 [(b.label, _agent_url(b.key), [(b.value, "open", f"{int(b.value):,}")]) for b in by_assignee]
             ),
-            agent_median_chart=bar_chart(_median_items(agent_rows)),
-            topic_median_chart=bar_chart(_median_items(topic_rows)),
+            agent_median_chart=bar_chart(_median_items(agent_rows), value_space=95),
+            topic_median_chart=bar_chart(_median_items(topic_rows), value_space=95),
             agents=[u for u in agents if u.active],
             open_load=open_load,
             topics=topics,
@@ -241,8 +240,18 @@ def _median_items(rows):
             label,
             href,
             [
-                (m.first_reply, "reply", f"{duration(m.first_reply)} first reply ({m.replied:,})"),
-                (m.resolution, "resolution", f"{duration(m.resolution)} resolution ({m.resolved:,})"),
+                (
+                    m.first_reply,
+                    "reply",
+                    f"{duration(m.first_reply)} ({m.replied:,})",
+                    f"median first reply {duration(m.first_reply)} over {m.replied:,} tickets",
+                ),
+                (
+                    m.resolution,
+                    "resolution",
+                    f"{duration(m.resolution)} ({m.resolved:,})",
+                    f"median resolution {duration(m.resolution)} over {m.resolved:,} tickets",
+                ),
             ],
         )
         for label, href, m in rows

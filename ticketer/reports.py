@@ -18,6 +18,7 @@ from ticketer.clock import utcnow
 from ticketer.extensions import db
 from ticketer.models import Contact, ContactURN, Ticket, TicketStatus, Topic, User
 from ticketer.models.reports import TicketDailyCount
+from ticketer.models.supervision import SLABreach
 from ticketer.roles import ASSIGNABLE_ROLES
 from ticketer.services.reports import day_start_utc, local_day, workspace_timezone
 from ticketer.ticket_lists import TicketFilter, filter_conditions
@@ -110,26 +111,28 @@ def _per_local_day(moment, period: Period):
     return case(*whens, else_=literal(None))
 
 
-def count_per_local_day(moment, period: Period, *conditions) -> dict[date, int]:
-    """{local day: rows} for a UTC timestamp column: for tables with no maintained counts."""
-    start, end = period.utc_bounds()
-    day = _per_local_day(moment, period).label("day")
-    rows = db.session.execute(
-        select(day, func.count()).where(moment >= start, moment < end, *conditions).group_by(day)
-    ).all()
-    return {date.fromisoformat(d): int(n) for d, n in rows if d}
+@dataclass(frozen=True)
+class BreachCounts:
+    day: date
+    first_reply: int = 0
+    resolution: int = 0
 
 
-def sla_breaches_per_day(period: Period) -> list[DayCounts] | None:
-    """SLA breaches on each local day of the period, or None while the desk has no SLA breach table.
+def sla_breaches_per_day(period: Period) -> list[BreachCounts]:
+    """SLA breaches (missed first-reply and resolution deadlines) per local day of the period.
 
-    Ready for the SLA area: it reads any table named `sla_breaches` with a UTC `breached_on` column.
+    A breach counts on the day its deadline passed (`due_on`), not when the job noticed it.
     """
-    table = db.metadata.tables.get("sla_breaches")
-    if table is None or "breached_on" not in table.c:
-        return None
-    found = count_per_local_day(table.c.breached_on, period)
-    return [DayCounts(day, closed=found.get(day, 0)) for day in period.days]
+    start, end = period.utc_bounds()
+    day = _per_local_day(SLABreach.due_on, period).label("day")
+    rows = db.session.execute(
+        select(day, SLABreach.kind, func.count())
+        .where(SLABreach.due_on >= start, SLABreach.due_on < end)
+        .group_by(day, SLABreach.kind)
+    ).all()
+    found: dict[tuple[date, str], int] = {(date.fromisoformat(d), kind): int(n) for d, kind, n in rows if d}
+    first, resolution = SLABreach.Kind.FIRST_REPLY.value, SLABreach.Kind.RESOLUTION.value
+    return [BreachCounts(d, found.get((d, first), 0), found.get((d, resolution), 0)) for d in period.days]
 
 
 # --- open load ----------------------------------------------------------------------------------

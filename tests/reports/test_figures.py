@@ -9,6 +9,7 @@ from tests.reports.conftest import T0
 from ticketer import reports
 from ticketer.clock import frozen
 from ticketer.models import User
+from ticketer.services import sla as sla_service
 from ticketer.services import tickets as ticket_service
 
 PERIOD = reports.Period(date(2026, 2, 1), date(2026, 3, 4))
@@ -115,11 +116,17 @@ def test_parse_period(app, args, expected, errors):
     assert set(found) == set(errors)
 
 
-def test_sla_breaches_wait_for_an_sla_table(db):
-    if "sla_breaches" in db.metadata.tables:
-        assert reports.sla_breaches_per_day(PERIOD) is not None
-    else:
-        assert reports.sla_breaches_per_day(PERIOD) is None
+def test_sla_breaches_per_local_day_of_their_deadline(db, workspace_tz):
+    workspace_tz("America/Guayaquil")
+    with frozen(datetime(2026, 3, 11, 4, 25, tzinfo=UTC)):  # 23:25 local, March 10
+        ticket = make_ticket(topic="Billing")
+        sla_service.configure_target(ticket.topic_id, first_reply_minutes=10, resolution_minutes=60, by=None)
+        make_ticket(make_contact(name="on time"), topic="Delivery")
+    # first reply due 23:35 local on March 10; resolution due 00:25 local on March 11
+    assert sla_service.mark_breaches(datetime(2026, 3, 11, 8, 0, tzinfo=UTC)) == 2
+    db.session.commit()
+    series = reports.sla_breaches_per_day(reports.Period(date(2026, 3, 9), date(2026, 3, 11)))
+    assert [(d.day.day, d.first_reply, d.resolution) for d in series] == [(9, 0, 0), (10, 1, 0), (11, 0, 1)]
 
 
 def test_csv_cells_that_start_a_formula_are_quoted():

@@ -59,8 +59,9 @@ def test_dashboard_shows_the_known_figures(db, client, login_as, make_user):
     for chart in ("chart-daily", "chart-open-topic", "chart-open-assignee", "chart-median-agent", "chart-median-topic"):
         assert re.search(rf'<svg class="chart [a-z-]+" id="{chart}"', html), chart
     assert "Mar 02: 7 opened" in html and "Mar 02: 5 closed" in html
-    assert "Ana Agent: 20m resolution (3)" in html  # median 1200 s over 3 tickets
-    assert "Beto Agent: 8m resolution (2)" in html  # 500 s
+    assert "Ana Agent: median resolution 20m over 3 tickets" in html  # 1200 s
+    assert "Beto Agent: median resolution 8m over 2 tickets" in html  # 500 s
+    assert "Ana Agent: median first reply 1m over 4 tickets" in html  # 90 s
 
 
 def test_dashboard_costs_a_fixed_number_of_queries(db, client, login_as, make_user, count_queries):

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from ticketer.extensions import db
 from ticketer.models import Ticket
+from ticketer.models.supervision import SLABreach
 
 
 class TicketDailyCount(db.Model):
@@ -47,3 +48,5 @@ Index("ix_tickets_open_assignee", Ticket.assignee_id, sqlite_where=_OPEN, postgr
 # Medians over a date range: covering indexes, so the range is read from the index alone.
 Index("ix_tickets_closed_on", Ticket.closed_on, Ticket.opened_on, Ticket.assignee_id, Ticket.topic_id)
 Index("ix_tickets_first_reply_on", Ticket.first_reply_on, Ticket.opened_on, Ticket.assignee_id, Ticket.topic_id)
+# SLA breaches per day are read by the day each deadline passed.
+Index("ix_sla_breaches_due_on", SLABreach.due_on, SLABreach.kind)
