@@ -5,6 +5,7 @@ from flask_admin import Admin
 from flask_admin.theme import Bootstrap4Theme
 
 from admin_views.dashboard import DashboardView
+from admin_views.flows import register_flow_views
 from admin_views.home import HomeView
 from admin_views.people import PeopleView
 from admin_views.supervision import AvailabilityView, SupervisionView
@@ -29,6 +30,7 @@ def init_admin(app: Flask) -> Admin:
     admin.add_view(PeopleView(name="Logins", endpoint="people", url="/admin/people"))
     admin.add_view(SupervisionView(name="Supervision", endpoint="supervision", url="/admin/supervision"))
     admin.add_view(AvailabilityView(name="Availability", endpoint="availability", url="/admin/availability"))
+    register_flow_views(admin)
 
     @app.errorhandler(403)
     def forbidden(error):
