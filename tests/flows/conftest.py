@@ -1,6 +1,12 @@
 """Fixtures of the follow-up flow tests: an admin, flows on each engine, and the engine itself
 (pytest-httpserver's `httpserver`: a real HTTP server on 127.0.0.1)."""
 
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
 from ticketer.extensions import db as _db
@@ -8,6 +14,7 @@ from ticketer.models import User
 from ticketer.services import dispatch
 from ticketer.services import flows as flow_service
 
+ROOT = Path(__file__).resolve().parents[2]
 RAPIDPRO_TOKEN = "0123456789abcdef0123456789abcdef01234567"
 RAPIDPRO_FLOW_UUID = "9b5f1c1e-7d0a-4c55-8f5e-2f7f2a3f6b10"
 WEBHOOK_SECRET = "s3cret-s3cret-s3cret"
@@ -67,3 +74,35 @@ def run_dispatcher(settings: dispatch.Settings = SETTINGS) -> dispatch.Report:
 @pytest.fixture(scope="session")
 def httpserver_listen_address():
     return ("127.0.0.1", 0)
+
+
+def start_dispatcher(database_url: str, **settings) -> subprocess.Popen:
+    """Run `flask --app app scheduler` on the test database, with fast settings (overridable)."""
+    env = dict(
+        os.environ,
+        DATABASE_URL=database_url,
+        SECRET_KEY="test-dispatcher-secret",
+        PYTHONUNBUFFERED="1",
+    )
+    fast = {"DISPATCH_INTERVAL_SECONDS": 0.2, "DISPATCH_BATCH_SIZE": 20, "DISPATCH_HTTP_TIMEOUT_SECONDS": 10}
+    env.update({key: str(value) for key, value in {**fast, **settings}.items()})
+    return subprocess.Popen(
+        [sys.executable, "-m", "flask", "--app", "app", "scheduler"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def stop(process: subprocess.Popen) -> str:
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+    try:
+        output, _ = process.communicate(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        output, _ = process.communicate()
+        output += "\n[did not stop on SIGTERM within 20 s]"
+    return output

@@ -8,24 +8,22 @@ SIGTERM stops a dispatcher cleanly.
 import os
 import re
 import signal
-import subprocess
-import sys
 import threading
 import time
 from collections import Counter
 from datetime import UTC, datetime
-from pathlib import Path
 
+import pytest
+from pytest_httpserver import HTTPServer
 from sqlalchemy import func, select
 from werkzeug import Response
 
+from tests.flows.conftest import start_dispatcher, stop
 from ticketer.database import read_only_transactions
 from ticketer.models import Contact, Ticket, User
 from ticketer.models.flows import FlowStart
 from ticketer.services import flows as flow_service
 from ticketer.services import tickets as ticket_service
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def close_many(db, admin, flow, n: int) -> list[str]:
@@ -72,27 +70,6 @@ def close_many(db, admin, flow, n: int) -> list[str]:
     return delivery_ids
 
 
-def start_dispatcher(database_url: str, **settings) -> subprocess.Popen:
-    env = dict(
-        os.environ,
-        DATABASE_URL=database_url,
-        SECRET_KEY="test-dispatcher-secret",
-        DISPATCH_INTERVAL_SECONDS="0.2",
-        DISPATCH_BATCH_SIZE="20",
-        DISPATCH_HTTP_TIMEOUT_SECONDS="10",
-        PYTHONUNBUFFERED="1",
-        **{key: str(value) for key, value in settings.items()},
-    )
-    return subprocess.Popen(
-        [sys.executable, "-m", "flask", "--app", "app", "scheduler"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-
-
 def count_by_status(db) -> dict[str, int]:
     """Read, then end the transaction: the test never holds a lock while the dispatchers write."""
     db.session.remove()
@@ -111,20 +88,23 @@ def wait_for(condition, timeout: float, what: str) -> None:
     raise AssertionError(f"timed out waiting for {what}")
 
 
-def stop(process: subprocess.Popen) -> str:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-    try:
-        output, _ = process.communicate(timeout=20)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        output, _ = process.communicate()
-        output += "\n[did not stop on SIGTERM within 20 s]"
-    return output
+@pytest.fixture
+def threaded_engine():
+    """An engine that answers concurrent requests (the two dispatchers send at the same time)."""
+    server = HTTPServer(host="127.0.0.1", port=0, threaded=True)
+    server.start()
+    yield server
+    server.clear()
+    if server.is_running():
+        server.stop()
 
 
-def test_two_dispatchers_send_1000_starts_none_twice(db, admin, webhook_flow, httpserver, database_url):
-    delivery_ids = close_many(db, admin, webhook_flow, 1000)
+def test_two_dispatchers_send_1000_starts_none_twice(db, admin, threaded_engine, database_url):
+    httpserver = threaded_engine
+    flow = flow_service.create_flow(
+        name="Survey", engine="webhook", webhook_url=httpserver.url_for("/hooks/ticketer"), by=admin
+    )
+    delivery_ids = close_many(db, admin, flow, 1000)
     received: list[str] = []
     lock = threading.Lock()
 

@@ -1,0 +1,78 @@
+"""Follow-up flow in real Chromium: an admin sets up a built-in flow and its trigger, an agent closes
+a ticket, and with the scheduler process running the flow's message appears in the conversation
+within seconds while the deliveries panel shows the start `sent`."""
+
+import time
+
+from sqlalchemy import select
+
+from tests.conftest import sign_in
+from tests.factories import make_contact
+from tests.flows.conftest import start_dispatcher, stop
+from ticketer.models.flows import FlowStart
+from ticketer.services import tickets as ticket_service
+
+
+def test_closing_a_ticket_starts_the_builtin_flow(db, browser, page, live_server, make_user, database_url):
+    make_user("admin", email="ada@example.com", name="Ada Admin")
+    make_user("agent", email="alex@example.com", name="Alex Agent")
+    contact = make_contact("María García", urn="tel:+593987654321")
+    ticket, _ = ticket_service.open_ticket(contact_id=contact.id, topic_name="Billing", body="Charged twice")
+    ticket_uuid = ticket.uuid
+    db.session.commit()
+    db.session.remove()  # hold no transaction while the live server and the scheduler write
+
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+
+    # The admin adds the built-in flow (the form shows only the picked engine's settings) and its trigger.
+    sign_in(page, live_server, "ada@example.com")
+    page.goto(f"{live_server.url}/admin/flows/new")
+    page.fill("#name", "Satisfaction")
+    page.select_option("#engine", "rapidpro")
+    assert page.is_visible("#base_url") and not page.is_visible("#templates")
+    page.select_option("#engine", "builtin")
+    assert page.is_visible("#templates") and not page.is_visible("#base_url")
+    page.fill("#templates", "Thanks @contact.name! Your @ticket.topic ticket is closed.")
+    page.click("#save-flow")
+    page.wait_for_selector("text=Flow “Satisfaction” added.")
+    page.goto(f"{live_server.url}/admin/triggers/new")
+    page.select_option("#flow", label="Satisfaction")
+    page.click("#save-trigger")
+    page.wait_for_selector("#triggers")
+    assert "All topics" in page.inner_text("#triggers")
+
+    dispatcher = start_dispatcher(database_url, DISPATCH_INTERVAL_SECONDS="0.3")
+    try:
+        agent = browser.new_context(viewport={"width": 1366, "height": 900})
+        agent_page = agent.new_page()
+        agent_page.set_default_timeout(10_000)
+        sign_in(agent_page, live_server, "alex@example.com")
+        agent_page.goto(f"{live_server.url}/admin/tickets/{ticket_uuid}")
+        agent_page.click("#close-ticket")
+        agent_page.wait_for_selector("#reopen-ticket")
+        closed_at = time.monotonic()
+        expected = "Thanks María García! Your Billing ticket is closed."
+        while expected not in agent_page.inner_text("#timeline"):
+            assert time.monotonic() - closed_at < 10, "the flow's message didn't appear within 10 s"
+            agent_page.wait_for_timeout(300)
+            agent_page.reload()
+        message = agent_page.locator(".msg-out", has_text=expected)
+        assert "Flow" in message.inner_text()
+        while message.locator(".msg-status").inner_text() != "sent":
+            assert time.monotonic() - closed_at < 10, "the flow's message wasn't sent within 10 s"
+            agent_page.wait_for_timeout(300)
+            agent_page.reload()
+        agent.close()
+    finally:
+        output = stop(dispatcher)
+    assert dispatcher.returncode == 0, output
+
+    page.goto(f"{live_server.url}/admin/deliveries/?status=sent")
+    row = page.locator("#deliveries tr[data-start]")
+    assert row.count() == 1
+    assert row.locator(".start-status").inner_text() == "sent"
+    assert "María García" in row.inner_text() and "Satisfaction" in row.inner_text()
+    assert db.session.execute(select(FlowStart.status)).scalar_one() == "sent"
+    assert errors == []
