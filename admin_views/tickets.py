@@ -4,7 +4,7 @@ from flask import abort, flash, jsonify, redirect, request, url_for
 from flask_admin import expose
 from flask_login import current_user
 from flask_wtf import FlaskForm
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 from wtforms import HiddenField, RadioField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
@@ -99,9 +99,7 @@ class TicketsView(SecuredView):
             available = select(AgentStatus.available).where(AgentStatus.user_id == current_user.id)
             columns.append(available.scalar_subquery().label("available"))
         if can_bulk:
-            matching = select(func.count()).select_from(Ticket)
-            matching = matching.where(*ticket_lists.filter_conditions(ticket_filter, current_user))
-            columns.append(matching.scalar_subquery().label("matching"))
+            columns.append(ticket_lists.matching_count_query(ticket_filter, current_user).label("matching"))
         row = db.session.execute(select(*columns)).one()._mapping
         return {
             "overdue": int(row["overdue"] or 0),
