@@ -35,11 +35,13 @@ def create_app(config: object | None = None) -> Flask:
     from admin_views import init_admin
     from admin_views.auth import bp as auth_bp
     from ticketer import cli
+    from ticketer.api import init_api
     from ticketer.services import assignment, sla  # noqa: F401  (register their ticket hooks)
 
     app.register_blueprint(auth_bp)
     init_admin(app)
     cli.register(app)
+    init_api(app)
 
     @app.before_request
     def _reads_do_not_lock():

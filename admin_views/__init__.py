@@ -4,6 +4,7 @@ from flask import Flask, render_template
 from flask_admin import Admin
 from flask_admin.theme import Bootstrap4Theme
 
+from admin_views.api_tokens import ApiDocsView, ApiTokensView
 from admin_views.dashboard import DashboardView
 from admin_views.flows import register_flow_views
 from admin_views.home import HomeView
@@ -30,6 +31,8 @@ def init_admin(app: Flask) -> Admin:
     admin.add_view(PeopleView(name="Logins", endpoint="people", url="/admin/people"))
     admin.add_view(SupervisionView(name="Supervision", endpoint="supervision", url="/admin/supervision"))
     admin.add_view(AvailabilityView(name="Availability", endpoint="availability", url="/admin/availability"))
+    admin.add_view(ApiTokensView(name="API tokens", endpoint="api_tokens", url="/admin/api-tokens", category="API"))
+    admin.add_view(ApiDocsView(name="API reference", endpoint="api_docs", url="/admin/api-docs", category="API"))
     register_flow_views(admin)
 
     @app.errorhandler(403)

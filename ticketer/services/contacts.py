@@ -108,26 +108,27 @@ def upsert_contact(
     identities = [identity for identity, _, _ in parsed]
     contact = _find(uuid, identities)
     now = utcnow()
-    if contact is None:
-        contact = Contact(uuid=uuid or str(uuid_lib.uuid4()), name=name or "", language=language or None)
-        contact.fields = cleaned_fields
-        contact.created_on = now
-        db.session.add(contact)
-    else:
-        if name:
-            contact.name = name
-        if language:
-            contact.language = language
-        if cleaned_fields:
-            contact.fields = {**(contact.fields or {}), **cleaned_fields}
-    contact.modified_on = now
-    known = {urn.identity for urn in contact.urns}
-    for identity, scheme, path in parsed:
-        if identity not in known:
-            contact.urns.append(ContactURN(identity=identity, scheme=scheme, path=path))
-            known.add(identity)
     try:
+        # Changes are made inside the savepoint, so a failed flush leaves no pending objects behind.
         with db.session.begin_nested():
+            if contact is None:
+                contact = Contact(uuid=uuid or str(uuid_lib.uuid4()), name=name or "", language=language or None)
+                contact.fields = cleaned_fields
+                contact.created_on = now
+                db.session.add(contact)
+            else:
+                if name:
+                    contact.name = name
+                if language:
+                    contact.language = language
+                if cleaned_fields:
+                    contact.fields = {**(contact.fields or {}), **cleaned_fields}
+            contact.modified_on = now
+            known = {urn.identity for urn in contact.urns}
+            for identity, scheme, path in parsed:
+                if identity not in known:
+                    contact.urns.append(ContactURN(identity=identity, scheme=scheme, path=path))
+                    known.add(identity)
             db.session.flush()
     except IntegrityError:
         # A concurrent request created the same contact (uuid or URN) first: update that one instead.

@@ -1,6 +1,6 @@
 """Topics: categories of tickets, unique by name ignoring case, with a default "General"."""
 
-from sqlalchemy import func
+from sqlalchemy import func, literal
 from sqlalchemy.exc import IntegrityError
 
 from ticketer.errors import NotFound, PermissionDenied, ValidationError
@@ -17,7 +17,10 @@ def _clean_name(name: str | None) -> str:
 
 
 def find_topic_by_name(name: str) -> Topic | None:
-    return db.session.execute(db.select(Topic).where(func.lower(Topic.name) == name.lower())).scalar_one_or_none()
+    # The database's lower() on both sides, as in the unique index (SQLite's only folds ASCII).
+    return db.session.execute(
+        db.select(Topic).where(func.lower(Topic.name) == func.lower(literal(name)))
+    ).scalar_one_or_none()
 
 
 def default_topic() -> Topic:
