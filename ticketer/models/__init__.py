@@ -277,3 +277,4 @@ from ticketer.models import flows as _flows  # noqa: E402,F401
 from ticketer.models import supervision as _supervision  # noqa: E402,F401
 from ticketer.models import people as _people  # noqa: E402,F401
 from ticketer.models import folder_counts as _folder_counts  # noqa: E402,F401
+from ticketer.models import api as _api  # noqa: E402,F401
