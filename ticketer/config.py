@@ -41,6 +41,8 @@ class Config:
         self.TICKETS_PER_PAGE = _int("TICKETS_PER_PAGE", 50)
         # Dispatcher of flow starts and outgoing messages (`flask --app app scheduler`).
         self.DISPATCH_INTERVAL_SECONDS = float(env.get("DISPATCH_INTERVAL_SECONDS") or 2)
+        # Supervisor jobs (hand out the auto-assignment backlog, mark SLA breaches): every N seconds.
+        self.SUPERVISION_INTERVAL_SECONDS = float(env.get("SUPERVISION_INTERVAL_SECONDS") or 60)
         self.DISPATCH_BATCH_SIZE = _int("DISPATCH_BATCH_SIZE", 50)
         self.DISPATCH_MAX_ATTEMPTS = _int("DISPATCH_MAX_ATTEMPTS", 12)
         self.DISPATCH_RECLAIM_AFTER_SECONDS = _int("DISPATCH_RECLAIM_AFTER_SECONDS", 300)

@@ -40,6 +40,20 @@ def build_scheduler(app: Flask, scheduler_class: type[BaseScheduler] = BlockingS
         replace_existing=True,
         next_run_time=datetime.now(UTC),
     )
+    from ticketer import jobs_supervision
+
+    for job_id, job, name in (
+        ("hand-out-backlog", jobs_supervision.hand_out_backlog, "Hand out unassigned tickets of auto-assigned topics"),
+        ("mark-sla-breaches", jobs_supervision.mark_sla_breaches, "Mark missed SLA deadlines and mail them once"),
+    ):
+        scheduler.add_job(
+            job,
+            "interval",
+            seconds=float(app.config.get("SUPERVISION_INTERVAL_SECONDS", 60)),
+            id=job_id,
+            name=name,
+            replace_existing=True,
+        )
     return scheduler
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
+from flask import current_app, has_app_context
 from sqlalchemy import and_, delete, exists, func, insert, literal, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
@@ -36,13 +37,12 @@ def _require(user: User | None) -> None:
 
 
 def business_hours() -> BusinessHours:
-    """The workspace's business hours (Mon-Fri 09:00-17:00 UTC until someone sets them)."""
+    """The workspace's business hours (Mon-Fri 09:00-17:00 in WORKSPACE_TIMEZONE until someone sets them)."""
     hours = db.session.get(BusinessHours, 1)
-    return (
-        hours
-        if hours is not None
-        else BusinessHours(id=1, days="1,2,3,4,5", start_minute=540, end_minute=1020, time_zone="UTC")
-    )
+    if hours is not None:
+        return hours
+    zone = (current_app.config.get("WORKSPACE_TIMEZONE") if has_app_context() else None) or "UTC"
+    return BusinessHours(id=1, days="1,2,3,4,5", start_minute=9 * 60, end_minute=17 * 60, time_zone=zone)
 
 
 def set_business_hours(
