@@ -149,3 +149,14 @@ def test_outgoing_messages_tab_shows_failures_and_retries(client, login_as, db):
     assert "RapidPro refused it" in page and "&lt;b&gt;Hi&lt;/b&gt;" in page and "<b>Hi</b>" not in page
     assert client.post(f"/admin/deliveries/messages/{message_id}/retry").status_code == 302
     assert db.session.get(Message, message_id).status == "queued"
+
+
+def test_a_generated_webhook_secret_is_shown_to_the_admin(client, login_as, db):
+    login_as("admin")
+    data = {"name": "Hook", "engine": "webhook", "webhook_url": "https://receiver.example/hook"}
+    assert client.post("/admin/flows/new", data=data).status_code == 302
+    flow = db.session.execute(select(Flow)).scalar_one()
+    secret, flow_id = flow.webhook_secret, flow.id
+    db.session.commit()
+    page = client.get(f"/admin/flows/{flow_id}/edit").get_data(as_text=True)
+    assert len(secret) >= 32 and f"<code>{secret}</code>" in page

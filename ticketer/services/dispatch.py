@@ -392,29 +392,23 @@ def dispatch_messages(settings: Settings, report: Report, should_stop: Callable[
         Message.status == Message.Status.QUEUED,
         or_(Message.next_attempt_on.is_(None), Message.next_attempt_on <= now),
     )
+    stale = and_(
+        Message.direction == Message.Direction.OUT,
+        Message.status == Message.Status.SENDING,
+        Message.claimed_on < now - timedelta(seconds=settings.reclaim_after_seconds),
+    )
     flow = db.session.execute(select(Flow).where(Flow.sends_replies.is_(True)).limit(1)).scalar_one_or_none()
     if flow is None or flow.engine == FlowEngine.BUILTIN:
         result = db.session.execute(
             update(Message)
-            .where(due)
+            .where(or_(due, stale))
             .values(status=Message.Status.SENT.value, claimed_on=None, last_error=None)
             .execution_options(synchronize_session=False)
         )
         db.session.commit()
         report.sent += max(result.rowcount or 0, 0)
         return 0
-    stale_before = now - timedelta(seconds=settings.reclaim_after_seconds)
-    ids = _claim(
-        Message,
-        due,
-        and_(
-            Message.direction == Message.Direction.OUT,
-            Message.status == Message.Status.SENDING,
-            Message.claimed_on < stale_before,
-        ),
-        settings.batch_size,
-        now,
-    )
+    ids = _claim(Message, due, stale, settings.batch_size, now)
     work = _load_messages(ids, flow) if ids else []
     db.session.commit()
     for item in work:
