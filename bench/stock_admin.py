@@ -31,7 +31,7 @@ def create_stock_app(database_url: str) -> Flask:
     app.config["SECRET_KEY"] = os.environ.get("SECRET_KEY", "bench-not-secret")
     db.init_app(app)
     admin = Admin(app, name="Stock", url=URL, theme=Bootstrap4Theme())
-    admin.add_view(StockTicketView(Ticket, db.session, endpoint="stock_tickets"))
+    admin.add_view(StockTicketView(Ticket, db, endpoint="stock_tickets"))
     return app
 
 

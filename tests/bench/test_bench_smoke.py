@@ -1,0 +1,60 @@
+"""The benchmark code on a 1,000-ticket desk, so that it can't rot: seed, pages, bulk, API, dispatch."""
+
+import os
+import uuid
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from bench import run as bench
+from bench import seed as seeding
+from ticketer.config import database_url_from_env
+
+
+@pytest.fixture
+def bench_database(tmp_path):
+    """A database of its own (the seed replaces every table): a SQLite file, or a PostgreSQL database."""
+    server = os.environ.get("TEST_DATABASE_URL", "")
+    if not server.startswith("postgres"):
+        yield f"sqlite:///{tmp_path / 'bench.db'}"
+        return
+    server_url = make_url(database_url_from_env(server))
+    name = f"ticketer_bench_smoke_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(server_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    yield server_url.set(database=name).render_as_string(hide_password=False)
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def test_benchmark_runs_on_a_small_desk(bench_database):
+    lines: list[str] = []
+    facts = seeding.seed(bench_database, 1_000, echo=lines.append)
+    assert facts["contacts"] == 200 and facts["big_ticket_id"] == 500
+    assert any(line.strip().startswith("tickets") for line in lines)
+
+    pages = bench.measure_pages(bench_database, facts, repeat=2, stock_repeat=1, echo=lines.append)
+    for folder in ("mine", "unassigned", "all"):
+        for status in ("open", "closed"):
+            assert pages[f"list {folder} {status} p1"]["median_ms"] > 0
+            assert pages[f"stock {folder} {status} p1"]["median_ms"] > 0
+    for name in ("folder counts", "search URN", "search name", "ticket page (200 messages)"):
+        assert pages[name]["n"] == 2
+    assert pages["list all closed p200"] == {"skipped": "fewer than 200 pages"}
+
+    bulk = bench.measure_bulk_reassign(bench_database, echo=lines.append)
+    assert bulk["tickets"] > 50 and bulk["counts_exact"] is True
+
+    api = bench.measure_api(bench_database, seconds=1, concurrency=2, echo=lines.append)
+    assert api["tickets"] > 0 and api["errors"] == 0
+
+    dispatch = bench.measure_dispatch(bench_database, closes=2, echo=lines.append)
+    assert dispatch["delivered"] == dispatch["closes"] == 2
+
+    table = bench.summary_table(
+        [{"tickets": 1_000, "pages": pages, "bulk_reassign": bulk, "api": api, "dispatch": dispatch}]
+    )
+    assert "| list all open p1 |" in table and "| open-ticket API (tickets/s) |" in table
