@@ -102,6 +102,7 @@ def test_overdue_condition_first_reply_and_resolution(db, make_user):
     assert overdue_ids(db, MONDAY_9 + timedelta(minutes=29)) == set()
     assert overdue_ids(db, MONDAY_9 + timedelta(minutes=31)) == {waiting.id}
     assert overdue_ids(db, MONDAY_9 + timedelta(minutes=121)) == {waiting.id, replied.id}
+    assert deadline(db, closed.id) is None  # only open tickets keep deadlines
     clocks = sla.clocks_for([db.session.get(Ticket, waiting.id), db.session.get(Ticket, replied.id)], MONDAY_9)
     assert clocks[waiting.id].label == "30m left to reply"
     assert clocks[replied.id].label == "2h 0m left to resolve"

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from flask import current_app, has_app_context
-from sqlalchemy import and_, delete, exists, func, insert, literal, or_, select, update
+from sqlalchemy import and_, delete, exists, func, insert, literal, select, union, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from ticketer.clock import utcnow
@@ -208,7 +208,12 @@ def refresh_deadlines(ticket_ids: Sequence[int], *, restarted_on: datetime | Non
 
 
 def _on_ticket_change(kind: str, ticket_ids: list[int], by_id: int | None, now: datetime) -> None:
-    if kind in (TicketEvent.Kind.OPENED, TicketEvent.Kind.TOPIC_CHANGED):
+    if kind == TicketEvent.Kind.CLOSED:
+        # Only open tickets have deadlines: the table stays as small as the open backlog.
+        for start in range(0, len(ticket_ids), ticket_service.CHUNK_SIZE):
+            chunk = ticket_ids[start : start + ticket_service.CHUNK_SIZE]
+            db.session.execute(delete(TicketDeadline).where(TicketDeadline.ticket_id.in_(chunk)))
+    elif kind in (TicketEvent.Kind.OPENED, TicketEvent.Kind.TOPIC_CHANGED):
         refresh_deadlines(ticket_ids)
     elif kind == TicketEvent.Kind.REOPENED:
         refresh_deadlines(ticket_ids, restarted_on=now)
@@ -221,18 +226,19 @@ ticket_service.after_change_hooks.append(_on_ticket_change)
 
 
 def overdue_condition(now: datetime | None = None):
-    """SQL: the ticket is open and its first reply or its resolution is past due."""
+    """SQL: the ticket is open and its first reply or its resolution is past due.
+
+    Written as `id IN (...)` over the deadline indexes, so counting and listing overdue tickets
+    reads only the overdue ones, not every open ticket.
+    """
     now = now or utcnow()
-    return and_(
-        Ticket.status == TicketStatus.OPEN,
-        exists().where(
-            TicketDeadline.ticket_id == Ticket.id,
-            or_(
-                and_(Ticket.first_reply_on.is_(None), TicketDeadline.first_reply_due_on < now),
-                TicketDeadline.resolution_due_on < now,
-            ),
-        ),
+    late = union(
+        select(TicketDeadline.ticket_id).where(TicketDeadline.resolution_due_on < now),
+        select(TicketDeadline.ticket_id)
+        .join(Ticket, Ticket.id == TicketDeadline.ticket_id)
+        .where(TicketDeadline.first_reply_due_on < now, Ticket.first_reply_on.is_(None)),
     )
+    return and_(Ticket.status == TicketStatus.OPEN, Ticket.id.in_(late))
 
 
 def overdue_count_query(now: datetime | None = None):
