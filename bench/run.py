@@ -48,21 +48,6 @@ def percentiles(samples: list[float]) -> dict:
     return {"median_ms": round(statistics.median(ordered) * 1000, 2), "p95_ms": round(p95 * 1000, 2), "n": len(ordered)}
 
 
-def timed(client, url: str, repeat: int, warm: int = 3) -> dict:
-    for _ in range(warm):
-        response = client.get(url)
-        if response.status_code != 200:
-            raise RuntimeError(f"{url} answered {response.status_code}")
-    samples = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        response = client.get(url)
-        response.get_data()
-        samples.append(time.perf_counter() - t0)
-        assert response.status_code == 200, url
-    return percentiles(samples)
-
-
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -141,72 +126,138 @@ def _deep_cursor(app, folder: str, status: str) -> str | None:
     return cursor
 
 
-def measure_pages(database_url: str, facts: dict, repeat: int, stock_repeat: int, echo) -> dict:
-    from urllib.parse import urlencode
+class PageSet:
+    """The pages timed on one database: (name -> client, URL, is_stock), with its two apps."""
 
-    from bench.stock_admin import URL as STOCK_URL
-    from bench.stock_admin import create_stock_app, folder_args
-    from ticketer.extensions import db
-    from ticketer.models import Contact, ContactURN
+    def __init__(self, database_url: str, facts: dict) -> None:
+        from urllib.parse import urlencode
 
-    app = make_app(database_url)
-    client = signed_in_client(app, AGENT_ID)
-    stock = create_stock_app(database_url)
-    stock_client = stock.test_client()
-    stock_view = next(v for v in stock.extensions["admin"][0]._views if hasattr(v, "_filters"))
-    figures: dict[str, dict] = {}
+        from bench.stock_admin import URL as STOCK_URL
+        from bench.stock_admin import create_stock_app, folder_args
+        from ticketer.extensions import db
+        from ticketer.models import Contact, ContactURN
 
-    def record(name: str, url: str, *, on=client, n=repeat) -> None:
-        figures[name] = {"url": url, **timed(on, url, n)}
-        echo(f"    {name:<34} median {figures[name]['median_ms']:>9.2f} ms   p95 {figures[name]['p95_ms']:>9.2f} ms")
+        self.app = make_app(database_url)
+        self.stock = create_stock_app(database_url)
+        client = signed_in_client(self.app, AGENT_ID)
+        stock_client = self.stock.test_client()
+        stock_view = next(v for v in self.stock.extensions["admin"][0]._views if hasattr(v, "_filters"))
+        self.pages: dict[str, tuple] = {}
+        self.skipped: dict[str, dict] = {}
+        for folder in ("mine", "unassigned", "all"):
+            for status in ("open", "closed"):
+                base = {"folder": folder, "status": status}
+                stock_args = folder_args(stock_view, folder, status, AGENT_ID)
+                self.pages[f"list {folder} {status} p1"] = (client, f"/admin/tickets/?{urlencode(base)}", False)
+                self.pages[f"stock {folder} {status} p1"] = (
+                    stock_client,
+                    f"{STOCK_URL}/stock_tickets/?{urlencode(stock_args)}",
+                    True,
+                )
+                cursor = _deep_cursor(self.app, folder, status)
+                if cursor is None:
+                    self.skipped[f"list {folder} {status} p{DEEP_PAGE}"] = {"skipped": "fewer than 200 pages"}
+                    continue
+                self.pages[f"list {folder} {status} p{DEEP_PAGE}"] = (
+                    client,
+                    f"/admin/tickets/?{urlencode({**base, 'after': cursor})}",
+                    False,
+                )
+                self.pages[f"stock {folder} {status} p{DEEP_PAGE}"] = (
+                    stock_client,
+                    f"{STOCK_URL}/stock_tickets/?{urlencode({**stock_args, 'page': DEEP_PAGE - 1})}",
+                    True,
+                )
+        self.pages["folder counts"] = (client, "/admin/tickets/counts.json", False)
+        with self.app.app_context():
+            contact_id = max(1, facts["contacts"] // 3)
+            urn = db.session.execute(select_urn(ContactURN, contact_id)).scalar()
+            name = db.session.get(Contact, contact_id).name
+            db.session.remove()
+        closed = {"folder": "all", "status": "closed"}
+        phone = "+" + urn.removeprefix("tel:+")[:8]
+        broad = " ".join(name.split()[:2])
+        self.pages["search URN"] = (client, f"/admin/tickets/?{urlencode({**closed, 'q': urn})}", False)
+        self.pages["search phone prefix"] = (client, f"/admin/tickets/?{urlencode({**closed, 'q': phone})}", False)
+        self.pages["search name"] = (client, f"/admin/tickets/?{urlencode({**closed, 'q': name.lower()})}", False)
+        self.pages["search name prefix (1% of contacts)"] = (
+            client,
+            f"/admin/tickets/?{urlencode({**closed, 'q': broad})}",
+            False,
+        )
+        big_uuid = f"00000000-0000-4000-8000-{facts['big_ticket_id']:012d}"
+        self.pages["ticket page (200 messages)"] = (client, f"/admin/tickets/{big_uuid}", False)
 
-    for folder in ("mine", "unassigned", "all"):
-        for status in ("open", "closed"):
-            base = {"folder": folder, "status": status}
-            record(f"list {folder} {status} p1", f"/admin/tickets/?{urlencode(base)}")
-            stock_args = folder_args(stock_view, folder, status, AGENT_ID)
-            record(
-                f"stock {folder} {status} p1",
-                f"{STOCK_URL}/stock_tickets/?{urlencode(stock_args)}",
-                on=stock_client,
-                n=stock_repeat,
-            )
-            cursor = _deep_cursor(app, folder, status)
-            if cursor is None:
-                figures[f"list {folder} {status} p{DEEP_PAGE}"] = {"skipped": "fewer than 200 pages"}
-                continue
-            record(f"list {folder} {status} p{DEEP_PAGE}", f"/admin/tickets/?{urlencode({**base, 'after': cursor})}")
-            record(
-                f"stock {folder} {status} p{DEEP_PAGE}",
-                f"{STOCK_URL}/stock_tickets/?{urlencode({**stock_args, 'page': DEEP_PAGE - 1})}",
-                on=stock_client,
-                n=stock_repeat,
-            )
-    record("folder counts", "/admin/tickets/counts.json")
+    def close(self) -> None:
+        from ticketer.extensions import db
 
-    with app.app_context():
-        contact_id = max(1, facts["contacts"] // 3)
-        urn = db.session.execute(db.select(ContactURN.identity).where(ContactURN.contact_id == contact_id)).scalar()
-        name = db.session.get(Contact, contact_id).name
-        db.session.remove()
-    record("search URN", f"/admin/tickets/?{urlencode({'folder': 'all', 'status': 'closed', 'q': urn})}")
-    phone = "+" + urn.removeprefix("tel:+")[:8]
-    record("search phone prefix", f"/admin/tickets/?{urlencode({'folder': 'all', 'status': 'closed', 'q': phone})}")
-    record("search name", f"/admin/tickets/?{urlencode({'folder': 'all', 'status': 'closed', 'q': name.lower()})}")
-    broad = " ".join(name.split()[:2])
-    record(
-        "search name prefix (1% of contacts)",
-        f"/admin/tickets/?{urlencode({'folder': 'all', 'status': 'closed', 'q': broad})}",
-    )
-    big_uuid = f"00000000-0000-4000-8000-{facts['big_ticket_id']:012d}"
-    record("ticket page (200 messages)", f"/admin/tickets/{big_uuid}")
-    with app.app_context():
-        db.session.remove()
-        db.engine.dispose()
-    with stock.app_context():
-        db.session.remove()
-        db.engine.dispose()
+        for app in (self.app, self.stock):
+            with app.app_context():
+                db.session.remove()
+                db.engine.dispose()
+
+
+def select_urn(model, contact_id: int):
+    from sqlalchemy import select
+
+    return select(model.identity).where(model.contact_id == contact_id).order_by(model.id).limit(1)
+
+
+def measure_page_sets(sets: dict[int, PageSet], repeat: int, stock_repeat: int, echo) -> dict[int, dict]:
+    """Time every page of every size, interleaved (page A at 10k, 100k, 1M, then page B ...), so that
+    a busy moment of the machine falls on all sizes alike rather than on one."""
+    names = list(dict.fromkeys(name for page_set in sets.values() for name in page_set.pages))
+    samples: dict[int, dict[str, list[float]]] = {size: {} for size in sets}
+    for size, page_set in sets.items():
+        for client, url, _ in page_set.pages.values():
+            for _ in range(3):
+                response = client.get(url)
+                if response.status_code != 200:
+                    raise RuntimeError(f"{url} answered {response.status_code} at {size:,}")
+    for round_ in range(max(repeat, stock_repeat)):
+        for name in names:
+            for size, page_set in sets.items():
+                if name not in page_set.pages:
+                    continue
+                client, url, is_stock = page_set.pages[name]
+                if round_ >= (stock_repeat if is_stock else repeat):
+                    continue
+                t0 = time.perf_counter()
+                response = client.get(url)
+                response.get_data()
+                samples[size].setdefault(name, []).append(time.perf_counter() - t0)
+                assert response.status_code == 200, url
+    figures: dict[int, dict] = {}
+    for size, page_set in sets.items():
+        figures[size] = {**page_set.skipped}
+        for name in names:
+            if name in page_set.pages:
+                figures[size][name] = {"url": page_set.pages[name][1], **percentiles(samples[size][name])}
+        figures[size] = {name: figures[size][name] for name in sorted(figures[size], key=_page_order(names))}
+    for name in names:
+        cells = []
+        for size in sets:
+            fig = figures[size].get(name, {})
+            cells.append(f"{fig['median_ms']:>8.2f} ({fig['p95_ms']:>8.2f})" if "median_ms" in fig else f"{'-':>19}")
+        echo(f"    {name:<36} " + "  ".join(cells))
     return figures
+
+
+def _page_order(names: list[str]):
+    def key(name: str):
+        base = name.rsplit(" ", 1)[0] + " p1" if name.endswith(f"p{DEEP_PAGE}") else name
+        return (names.index(base) if base in names else len(names), name)
+
+    return key
+
+
+def measure_pages(database_url: str, facts: dict, repeat: int, stock_repeat: int, echo) -> dict:
+    """Time the pages of one database (see measure_page_sets)."""
+    page_set = PageSet(database_url, facts)
+    try:
+        return measure_page_sets({facts["tickets"]: page_set}, repeat, stock_repeat, echo)[facts["tickets"]]
+    finally:
+        page_set.close()
 
 
 # --- writes -------------------------------------------------------------------------------------
@@ -487,26 +538,36 @@ def measure_dispatch(database_url: str, closes: int, echo) -> dict:
 # --- the run ------------------------------------------------------------------------------------
 
 
-def run_size(size: int, args, echo) -> dict:
+def run_sizes(sizes: list[int], args, echo) -> list[dict]:
+    """Seed every size, time the pages of all sizes interleaved, then the writes size by size."""
     server_url = os.environ.get("DATABASE_URL")
-    database_url = database_for(size, server_url)
-    result: dict = {"tickets": size}
-    if not args.no_seed:
-        facts = seeding.seed(database_url, size, echo=lambda line: None)
-        echo(f"  seeded {size:,} tickets in {facts['seconds']} s")
-    else:
-        facts = {
-            "contacts": seeding.contacts_for(size),
-            "big_ticket_id": max(1, size // 2),
-            "seconds": None,
-        }
-    result["seed_seconds"] = facts["seconds"]
-    result["pages"] = measure_pages(database_url, facts, args.repeat, args.stock_repeat, echo)
-    if not args.pages_only:
-        result["bulk_reassign"] = measure_bulk_reassign(database_url, echo)
-        result["api"] = measure_api(database_url, args.api_seconds, args.concurrency, echo)
-        result["dispatch"] = measure_dispatch(database_url, args.closes, echo)
-    return result
+    prepared = []
+    for size in sizes:
+        database_url = database_for(size, server_url)
+        if args.no_seed:
+            facts = {"tickets": size, "contacts": seeding.contacts_for(size), "big_ticket_id": max(1, size // 2)}
+            facts["seconds"] = None
+        else:
+            facts = seeding.seed(database_url, size, echo=lambda line: None)
+            echo(f"  seeded {size:,} tickets in {facts['seconds']} s")
+        prepared.append((size, database_url, facts))
+    sets = {size: PageSet(database_url, facts) for size, database_url, facts in prepared}
+    echo("  pages, median (p95) ms at " + ", ".join(f"{size:,}" for size in sizes) + " tickets:")
+    try:
+        pages = measure_page_sets(sets, args.repeat, args.stock_repeat, echo)
+    finally:
+        for page_set in sets.values():
+            page_set.close()
+    results = []
+    for size, database_url, facts in prepared:
+        result = {"tickets": size, "seed_seconds": facts["seconds"], "pages": pages[size]}
+        if not args.pages_only:
+            echo(f"  writes at {size:,} tickets:")
+            result["bulk_reassign"] = measure_bulk_reassign(database_url, echo)
+            result["api"] = measure_api(database_url, args.api_seconds, args.concurrency, echo)
+            result["dispatch"] = measure_dispatch(database_url, args.closes, echo)
+        results.append(result)
+    return results
 
 
 def summary_table(results: list[dict]) -> str:
@@ -546,6 +607,51 @@ def summary_table(results: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def targets(results: list[dict]) -> list[dict]:
+    """The issue's targets, checked on the smallest and largest sizes of this run."""
+    small, large = results[0], results[-1]
+    lists = [n for n in large["pages"] if n.startswith("list ") and "median_ms" in large["pages"][n]]
+    checks = []
+
+    def check(name: str, value, limit, ok: bool) -> None:
+        checks.append({"target": name, "value": value, "limit": limit, "met": ok})
+
+    if len(results) > 1:
+        flat = [
+            (large["pages"][n]["median_ms"] / small["pages"][n]["median_ms"], n)
+            for n in [*lists, "folder counts"]
+            if "median_ms" in small["pages"].get(n, {})
+        ]
+        worst, name = max(flat)
+        check(
+            f"list pages and counts flat: {large['tickets']:,} / {small['tickets']:,} (worst: {name})",
+            round(worst, 2),
+            1.5,
+            worst <= 1.5,
+        )
+    worst_list = max(large["pages"][n]["median_ms"] for n in lists)
+    check(f"list page median at {large['tickets']:,} (slowest page, ms)", worst_list, 50, worst_list < 50)
+    ticket = large["pages"]["ticket page (200 messages)"]["median_ms"]
+    check("ticket page median (ms)", ticket, 50, ticket < 50)
+    urn = large["pages"]["search URN"]["median_ms"]
+    check("search by URN median (ms)", urn, 20, urn < 20)
+    if "bulk_reassign" in large:
+        bulk = large["bulk_reassign"]
+        check(f"bulk reassign of {bulk['tickets']:,} tickets (s)", bulk["seconds"], 2, bulk["seconds"] < 2)
+        rate = large["api"]["tickets_per_second"]
+        check("open-ticket API, gunicorn 2 workers (tickets/s)", rate, 300, rate >= 300)
+        p95 = large["dispatch"].get("p95_s")
+        check("close-to-engine dispatch p95 (s)", p95, 2, p95 is not None and p95 < 2)
+    return checks
+
+
+def targets_table(checks: list[dict]) -> str:
+    lines = ["| target | measured | limit | met |", "|---|---|---|---|"]
+    for c in checks:
+        lines.append(f"| {c['target']} | {c['value']} | {c['limit']} | {'yes' if c['met'] else '**no**'} |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "load":
         parser = argparse.ArgumentParser()
@@ -570,13 +676,13 @@ def main() -> None:
     parser.add_argument("--out", default=str(RESULTS_DIR), help="directory for the JSON results ('' for none)")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",") if s]
-    results = []
-    for size in sizes:
-        print(f"== {size:,} tickets ==", flush=True)
-        results.append(run_size(size, args, lambda line: print(line, flush=True)))
+    results = run_sizes(sizes, args, lambda line: print(line, flush=True))
     table = summary_table(results)
+    checks = targets(results)
     print()
     print(table)
+    print()
+    print(targets_table(checks))
     dialect = "postgresql" if (os.environ.get("DATABASE_URL") or "").startswith("postgres") else "sqlite"
     report = {
         "database": dialect,
@@ -585,6 +691,7 @@ def main() -> None:
         "settings": {k: v for k, v in vars(args).items() if k != "out"},
         "results": results,
         "table": table,
+        "targets": checks,
     }
     if args.out:
         out_dir = Path(args.out)

@@ -54,7 +54,9 @@ def test_benchmark_runs_on_a_small_desk(bench_database):
     dispatch = bench.measure_dispatch(bench_database, closes=2, echo=lines.append)
     assert dispatch["delivered"] == dispatch["closes"] == 2
 
-    table = bench.summary_table(
-        [{"tickets": 1_000, "pages": pages, "bulk_reassign": bulk, "api": api, "dispatch": dispatch}]
-    )
+    results = [{"tickets": 1_000, "pages": pages, "bulk_reassign": bulk, "api": api, "dispatch": dispatch}]
+    table = bench.summary_table(results)
     assert "| list all open p1 |" in table and "| open-ticket API (tickets/s) |" in table
+    checks = bench.targets(results)
+    assert [c["limit"] for c in checks] == [50, 50, 20, 2, 300, 2]
+    assert "| open-ticket API, gunicorn 2 workers (tickets/s) |" in bench.targets_table(checks)
