@@ -207,3 +207,20 @@ def test_concurrent_opens_do_not_overfill_an_agent(app, db, make_user):
     rows = db.session.execute(select(Ticket.assignee_id)).scalars().all()
     assert len(rows) == 12
     assert rows.count(a) == 3 and rows.count(b) == 3 and rows.count(None) == 6
+
+
+def test_deactivating_someone_sends_their_tickets_back_to_the_pool(db, make_user):
+    from ticketer.services import people as people_service
+
+    admin = db.session.get(User, make_user("admin"))
+    a, b = make_user("agent"), make_user("agent")
+    topic_with_pool(db, [a, b], capacity=5)
+    tickets = open_tickets(4)
+    db.session.commit()
+    assert assignees(db, tickets) == [a, b, a, b]
+    assert people_service.deactivate(a, by=admin) == 2
+    db.session.commit()
+    assert assignees(db, tickets) == [None, b, None, b]
+    assert jobs_supervision.hand_out_backlog() == 2
+    assert assignees(db, tickets) == [b, b, b, b]
+    assert assignees(db, open_tickets(2)) == [b, None]  # b is at capacity; a never comes back

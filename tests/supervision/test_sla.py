@@ -187,3 +187,34 @@ def test_replied_and_closed_tickets_are_not_breached(db, make_user):
         assert sla.mark_breaches() == 1
     kinds = db.session.execute(select(SLABreach.ticket_id, SLABreach.kind)).all()
     assert kinds == [(replied.id, "resolution")]
+
+
+def test_two_schedulers_at_once_mail_each_breach_once(app, db, make_user, smtp_server):
+    import threading
+
+    from ticketer import jobs
+
+    agent_id = make_user("agent", email="carla@example.com")
+    target(db, first=5)
+    with frozen(MONDAY_9):
+        for _ in range(6):
+            make_ticket(topic="Billing", assignee_id=agent_id)
+    db.session.commit()
+    db.session.remove()
+    jobs.bind_app(app)
+    barrier = threading.Barrier(3)
+    sent: list[int] = []
+
+    def run():  # no app context in the thread: the job uses the bound app, like the scheduler
+        barrier.wait()
+        sent.append(jobs_supervision.mark_sla_breaches())
+
+    with frozen(MONDAY_9 + timedelta(minutes=6)):
+        threads = [threading.Thread(target=run) for _ in range(3)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    assert sum(sent) == 6
+    assert len(smtp_server.wait_for(6)) == 6
+    assert db.session.scalar(select(func.count()).select_from(SLABreach)) == 6
