@@ -224,3 +224,14 @@ def test_deactivating_someone_sends_their_tickets_back_to_the_pool(db, make_user
     assert jobs_supervision.hand_out_backlog() == 2
     assert assignees(db, tickets) == [b, b, b, b]
     assert assignees(db, open_tickets(2)) == [b, None]  # b is at capacity; a never comes back
+
+
+def test_folder_counts_follow_automatic_assignments(db, make_user):
+    from ticketer import ticket_lists
+
+    a = make_user("agent")
+    topic_with_pool(db, [a], capacity=2)
+    open_tickets(3)
+    db.session.commit()
+    counts = ticket_lists.folder_counts(db.session.get(User, a))
+    assert counts["mine"]["open"] == 2 and counts["unassigned"]["open"] == 1 and counts["all"]["open"] == 3
