@@ -121,9 +121,12 @@ def _properties(spec: dict, schema: dict | None) -> list[dict]:
             limits.append(f"at most {prop['maxItems']} items")
         if "maximum" in prop:
             limits.append(f"{prop.get('minimum', 0)} to {prop['maximum']}")
+        target = prop.get("items", prop) if prop.get("type") == "array" else prop
+        ref = _resolve(spec, target).get("title") if ("$ref" in target or "allOf" in target) else None
         rows.append(
             {
                 "name": name,
+                "ref": ref,
                 "type": _describe_type(spec, prop),
                 "required": name in required,
                 "description": prop.get("description", ""),

@@ -4,11 +4,13 @@ import json
 import threading
 import urllib.error
 import urllib.request
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, select
 
 from tests.api.conftest import open_ticket
 from tests.conftest import app_context
+from ticketer.clock import frozen
 from ticketer.extensions import db as _db
 from ticketer.models import Contact, Message, Ticket, TicketEvent
 from ticketer.models.api import IdempotencyKey
@@ -120,3 +122,18 @@ def test_failed_requests_leave_their_key_free_and_keys_are_per_token(api, api_as
     assert bad.status_code == 422 and "Idempotency-Key" in bad.json["error"]["fields"]
     too_long = api.post("/api/v1/topics", json={"name": "X"}, headers={"Idempotency-Key": "k" * 256})
     assert too_long.status_code == 422
+
+
+def test_keys_expire_after_a_day(api, db):
+    headers = {"Idempotency-Key": "daily"}
+    start = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
+    with frozen(start):
+        assert api.post("/api/v1/topics", json={"name": "Day one"}, headers=headers).status_code == 201
+    with frozen(start + timedelta(hours=23)):
+        replay = api.post("/api/v1/topics", json={"name": "Day one"}, headers=headers)
+        assert replay.headers.get("Idempotent-Replayed") == "true"
+    with frozen(start + timedelta(hours=25)):
+        # the old answer is gone: the same key now does new work
+        fresh = api.post("/api/v1/topics", json={"name": "Day two"}, headers=headers)
+        assert fresh.status_code == 201 and "Idempotent-Replayed" not in fresh.headers
+    assert db.session.scalar(select(func.count()).select_from(IdempotencyKey)) == 1

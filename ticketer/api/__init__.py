@@ -8,6 +8,7 @@ panel's own scripts) must send the X-CSRFToken header.
 import flask
 from flask import Flask, g, request
 from flask_smorest import Api, Blueprint
+from werkzeug.exceptions import HTTPException
 
 from ticketer.api import auth, request_body
 from ticketer.api.errors import ApiError, register_error_handlers
@@ -45,7 +46,7 @@ def _not_found(rest: str):
     for method in ("GET", "POST"):
         try:
             endpoint, _ = adapter.match(request.path, method=method)
-        except Exception:  # noqa: BLE001 - no match for this method
+        except HTTPException:  # no rule for this method
             continue
         if endpoint != "api.not_found":
             allowed.append(method)

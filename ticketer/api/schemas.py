@@ -162,7 +162,7 @@ class TicketListArgsSchema(ma.Schema):
     contact = mf.UUID(metadata={"description": "Contact uuid"})
     after = mf.AwareDateTime(metadata={"description": "Only tickets modified after this time"})
     before = mf.AwareDateTime(metadata={"description": "Only tickets modified before this time"})
-    cursor = _text(200, metadata={"description": "The `next` cursor of the previous page"})
+    cursor = _text(200, metadata={"description": "Set by the previous page's next URL: follow next as it is"})
     limit = mf.Integer(load_default=50, validate=validate.Range(min=1, max=PAGE_SIZE_MAX))
 
 

@@ -74,7 +74,7 @@ def open_ticket(data):
     """Open a ticket for a contact (RapidPro's "Call webhook" action)
 
     Upserts the contact (by uuid, else URN), creates the topic when new, evaluates the body's
-    expressions against `results`, `fields` and the contact. A contact with an open ticket gets
+    expressions against the posted results, fields and the contact. A contact with an open ticket gets
     that ticket back (200) with the body added as a note; otherwise a new ticket is made (201).
     """
     user = require(Capability.WORK_TICKETS)

@@ -3,21 +3,25 @@
 The caller reserves the key in the same transaction as the work (`reserve`), does the work,
 records the answer (`remember`) and commits. A concurrent retry blocks on the unique index until
 the first commits, then finds the answer; if the first failed and rolled back, the retry does the
-work itself. Only successful answers are remembered: a failed request leaves no trace.
+work itself. Only successful answers are remembered, for KEY_TTL: a failed request leaves no trace.
 """
 
 import hashlib
 import json
 from dataclasses import dataclass
+from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
+from ticketer.clock import utcnow
 from ticketer.errors import ValidationError
 from ticketer.extensions import db
 from ticketer.models.api import IdempotencyKey
 
 KEY_MAX_LENGTH = 255
+# How long an answer is kept for retries (RapidPro and most clients retry within minutes).
+KEY_TTL = timedelta(hours=24)
 
 
 @dataclass(frozen=True)
@@ -61,10 +65,14 @@ def reserve(scope: str, key: str, fingerprint_: str, *, token_id: int | None = N
     Raises ValidationError when the key was used for a different request.
     """
     key = check_key(key)
+    # Each client's expired keys go as it makes new ones: one indexed DELETE, no sweeper needed.
+    db.session.execute(
+        delete(IdempotencyKey).where(IdempotencyKey.scope == scope, IdempotencyKey.created_on < utcnow() - KEY_TTL)
+    )
     row = _find(scope, key)
     if row is not None:
         return _answer(row, fingerprint_)
-    row = IdempotencyKey(scope=scope, key=key, token_id=token_id, fingerprint=fingerprint_)
+    row = IdempotencyKey(scope=scope, key=key, token_id=token_id, fingerprint=fingerprint_, created_on=utcnow())
     try:
         with db.session.begin_nested():
             db.session.add(row)
