@@ -1,7 +1,6 @@
 """The dashboard (home of supervisors, admins and viewers), the per-agent page and the CSV export."""
 
 from dataclasses import dataclass
-from datetime import date
 
 from flask import Response, abort, request, stream_with_context, url_for
 from flask_admin import expose
@@ -135,6 +134,10 @@ def _agent_url(user_id: int | None) -> str | None:
     return url_for("dashboard.agent", user_id=user_id) if user_id else None
 
 
+def _period_args(period: reports.Period) -> dict[str, str]:
+    return {"start": period.first.isoformat(), "end": period.last.isoformat()}
+
+
 def _int_arg(name: str) -> int | None:
     value = request.args.get(name, "")
     return int(value) if value.isdigit() and len(value) < 12 else None
@@ -150,21 +153,6 @@ class DashboardView(SecuredView):
         breaches = reports.sla_breaches_per_day(period)
         by_topic = reports.open_by_topic()
         by_assignee = reports.open_by_assignee()
-        medians = reports.median_times(period)
-        agents = reports.agents()
-        topics = reports.topics()
-
-        names = {u.id: u.display_name for u in agents}
-        agent_rows = [
-            (names.get(uid, "Unassigned" if uid is None else f"#{uid}"), _agent_url(uid), m)
-            for uid, m in sorted(medians.by_agent.items(), key=lambda kv: names.get(kv[0], "~").lower())
-        ]
-        topic_names = {t.id: t.name for t in topics}
-        topic_rows = [
-            (topic_names.get(tid, f"#{tid}"), None, m)
-            for tid, m in sorted(medians.by_topic.items(), key=lambda kv: topic_names.get(kv[0], "~").lower())
-        ]
-        open_load = {b.key: int(b.value) for b in by_assignee}
         return self.render(
             "admin/dashboard/index.html",
             period=period,
@@ -175,23 +163,49 @@ class DashboardView(SecuredView):
                 "open": sum(int(b.value) for b in by_topic),
                 "opened": sum(d.opened for d in series),
                 "closed": sum(d.closed for d in series),
+                "breaches": sum(d.first_reply + d.resolution for d in breaches),
             },
-            medians=medians,
             day_chart=day_chart(series),
-            series=series,
             breach_chart=day_chart(breaches, fields=("first_reply", "resolution")),
             breach_totals=(sum(d.first_reply for d in breaches), sum(d.resolution for d in breaches)),
             topic_chart=bar_chart([(b.label, None, [(b.value, "open", f"{int(b.value):,}")]) for b in by_topic]),
             assignee_chart=bar_chart(
                 [(b.label, _agent_url(b.key), [(b.value, "open", f"{int(b.value):,}")]) for b in by_assignee]
             ),
+            medians_url=url_for(".medians", **_period_args(period)),
+            export_agents=[u for u in reports.agents() if u.active],
+            topics=reports.topics(),
+        )
+
+    @expose("/medians")
+    def medians(self):
+        """The median-times panel: exact medians read every ticket of the period, so the dashboard
+        loads this part after its first paint (static/dashboard.js); it is a page of its own too."""
+        period, _ = reports.parse_period(request.args)
+        medians = reports.median_times(period)
+        agents = reports.agents()
+        topics = reports.topics()
+        names = {u.id: u.display_name for u in agents}
+        agent_rows = [
+            (names.get(uid, "Unassigned" if uid is None else f"#{uid}"), _agent_url(uid), m)
+            for uid, m in sorted(medians.by_agent.items(), key=lambda kv: names.get(kv[0], "~").lower())
+        ]
+        topic_names = {t.id: t.name for t in topics}
+        topic_rows = [
+            (topic_names.get(tid, f"#{tid}"), None, m)
+            for tid, m in sorted(medians.by_topic.items(), key=lambda kv: topic_names.get(kv[0], "~").lower())
+        ]
+        html = self.render(
+            "admin/dashboard/_medians.html",
+            period=period,
+            medians=medians,
             agent_median_chart=bar_chart(_median_items(agent_rows), value_space=95),
             topic_median_chart=bar_chart(_median_items(topic_rows), value_space=95),
             agents=[u for u in agents if u.active],
-            open_load=open_load,
-            topics=topics,
+            open_load={b.key: int(b.value) for b in reports.open_by_assignee()},
             duration=duration,
         )
+        return Response(html, mimetype="text/html", headers={"Cache-Control": "private, max-age=60"})
 
     @expose("/agents/<int:user_id>")
     def agent(self, user_id: int):
@@ -226,7 +240,7 @@ class DashboardView(SecuredView):
             assignee_id=_int_arg("assignee"),
         )
         user = db.session.get(User, current_user.id)
-        filename = f"tickets-{ticket_filter.folder}-{ticket_filter.status}-{date.today():%Y%m%d}.csv"
+        filename = f"tickets-{ticket_filter.folder}-{ticket_filter.status}-{reports.today():%Y%m%d}.csv"
         return Response(
             stream_with_context(reports.export_csv(ticket_filter, user)),
             mimetype="text/csv",

@@ -7,16 +7,18 @@ indexes over the chosen date range, and the export streams rows through a server
 
 import csv
 import io
+from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from statistics import median
 
-from sqlalchemy import case, func, literal, or_, select, union_all
+from sqlalchemy import case, func, literal_column, select, tuple_
 from sqlalchemy.orm import aliased
 
 from ticketer.clock import utcnow
 from ticketer.extensions import db
-from ticketer.models import Contact, ContactURN, Ticket, TicketStatus, Topic, User
+from ticketer.models import Contact, ContactURN, Ticket, Topic, User
 from ticketer.models.reports import TicketDailyCount
 from ticketer.models.supervision import SLABreach
 from ticketer.roles import ASSIGNABLE_ROLES
@@ -24,6 +26,8 @@ from ticketer.services.reports import day_start_utc, local_day, workspace_timezo
 from ticketer.ticket_lists import TicketFilter, filter_conditions
 
 MAX_PERIOD_DAYS = 366
+# Inline, not a bound parameter: SQLite uses a partial index (WHERE status = 'open') only then.
+OPEN = literal_column("'open'")
 PERIOD_CHOICES = (7, 30, 90, 365)
 
 
@@ -103,12 +107,44 @@ def daily_counts(period: Period, *, assignee_id: int | None = None, topic_id: in
     return [DayCounts(day, *found.get(day, (0, 0))) for day in period.days]
 
 
-def _per_local_day(moment, period: Period):
-    """A CASE that maps a UTC timestamp column to its local day (as 'YYYY-MM-DD'), within `period`."""
-    tz = workspace_timezone()
-    days = period.days
-    whens = [(moment < day_start_utc(day + timedelta(days=1), tz), literal(day.isoformat())) for day in days]
-    return case(*whens, else_=literal(None))
+def _offset_segments(start: datetime, end: datetime, tz) -> list[tuple[datetime, int]]:
+    """[(until, UTC offset in seconds)] covering [start, end): one segment, or one more per DST change."""
+    segments: list[tuple[datetime, int]] = []
+    offset = int(start.astimezone(tz).utcoffset().total_seconds())
+    moment = start
+    while moment < end:
+        following = min(moment + timedelta(days=1), end)
+        next_offset = int(following.astimezone(tz).utcoffset().total_seconds())
+        if next_offset != offset and following < end:
+            low, high = moment, following  # the change is in (low, high]: find it to the minute
+            while high - low > timedelta(minutes=1):
+                middle = low + (high - low) / 2
+                if int(middle.astimezone(tz).utcoffset().total_seconds()) == offset:
+                    low = middle
+                else:
+                    high = middle
+            segments.append((high, offset))
+            offset = next_offset
+        moment = following
+    segments.append((end, offset))
+    return segments
+
+
+def _local_day_sql(moment, period: Period):
+    """SQL for a UTC timestamp column's local day ('YYYY-MM-DD') within `period`: the UTC offset is
+    constant between DST changes, so this is a shift by a few known offsets, not a per-day CASE."""
+    start, end = period.utc_bounds()
+    sqlite = db.session.get_bind().dialect.name == "sqlite"
+
+    def shifted(offset: int):
+        if sqlite:
+            return func.date(moment, f"{offset:+d} seconds")
+        return func.to_char(moment + literal_column(f"interval '{offset:d} seconds'"), "YYYY-MM-DD")
+
+    segments = _offset_segments(start, end, workspace_timezone())
+    if len(segments) == 1:
+        return shifted(segments[0][1])
+    return case(*[(moment < until, shifted(offset)) for until, offset in segments[:-1]], else_=shifted(segments[-1][1]))
 
 
 @dataclass(frozen=True)
@@ -124,7 +160,7 @@ def sla_breaches_per_day(period: Period) -> list[BreachCounts]:
     A breach counts on the day its deadline passed (`due_on`), not when the job noticed it.
     """
     start, end = period.utc_bounds()
-    day = _per_local_day(SLABreach.due_on, period).label("day")
+    day = _local_day_sql(SLABreach.due_on, period).label("day")
     rows = db.session.execute(
         select(day, SLABreach.kind, func.count())
         .where(SLABreach.due_on >= start, SLABreach.due_on < end)
@@ -149,7 +185,7 @@ def open_by_topic() -> list[Bar]:
     """Open tickets per topic, most first (one grouped read of the open-tickets index)."""
     counts = (
         select(Ticket.topic_id, func.count().label("n"))
-        .where(Ticket.status == TicketStatus.OPEN.value)
+        .where(Ticket.status == OPEN)
         .group_by(Ticket.topic_id)
         .subquery()
     )
@@ -165,7 +201,7 @@ def open_by_assignee() -> list[Bar]:
     """Open tickets per assignee (None: unassigned), most first."""
     counts = (
         select(Ticket.assignee_id, func.count().label("n"))
-        .where(Ticket.status == TicketStatus.OPEN.value)
+        .where(Ticket.status == OPEN)
         .group_by(Ticket.assignee_id)
         .subquery()
     )
@@ -207,38 +243,54 @@ class MedianTable:
 def _medians(moment, period: Period, assignee_id: int | None) -> list[tuple[str, int | None, float, int]]:
     """(dimension, key, median seconds, n) for tickets whose `moment` falls in the period.
 
-    Dimensions: 'all', 'agent' (the ticket's assignee) and 'topic'. Portable SQL: rows are ranked
-    within each group by window functions, and the median is the mean of the middle one or two.
+    Dimensions: 'all', 'agent' (the ticket's assignee, None: unassigned) and 'topic'. The rows
+    come from the covering index of `moment` over the date range. PostgreSQL computes the medians
+    itself (percentile_cont over grouping sets, one pass); SQLite has no median aggregate and its
+    window functions are slow, so there the range's (agent, topic, seconds) rows are read once and
+    the medians taken in Python: bounded by the period (at most 366 days) and exact either way.
     """
     start, end = period.utc_bounds()
     conditions = [moment >= start, moment < end]
     if assignee_id is not None:
         conditions.append(Ticket.assignee_id == assignee_id)
-    durations = (
-        select(Ticket.assignee_id, Ticket.topic_id, seconds_between(Ticket.opened_on, moment).label("secs"))
-        .where(*conditions)
-        .cte("durations")
-    )
-    grouped = union_all(
-        select(literal("all").label("dim"), literal(0).label("k"), durations.c.secs),
-        select(literal("agent"), durations.c.assignee_id, durations.c.secs),
-        select(literal("topic"), durations.c.topic_id, durations.c.secs),
-    ).subquery("grouped")
-    partition = (grouped.c.dim, grouped.c.k)
-    ranked = select(
-        grouped.c.dim,
-        grouped.c.k,
-        grouped.c.secs,
-        func.row_number().over(partition_by=partition, order_by=grouped.c.secs).label("rn"),
-        func.count().over(partition_by=partition).label("n"),
-    ).subquery("ranked")
-    middle = or_(ranked.c.rn == (ranked.c.n + 1) // 2, ranked.c.rn == (ranked.c.n + 2) // 2)
-    rows = db.session.execute(
-        select(ranked.c.dim, ranked.c.k, func.avg(ranked.c.secs), func.max(ranked.c.n))
-        .where(middle)
-        .group_by(ranked.c.dim, ranked.c.k)
-    ).all()
-    return [(dim, k, float(median), int(n)) for dim, k, median, n in rows]
+    secs = seconds_between(Ticket.opened_on, moment)
+    if db.session.get_bind().dialect.name == "postgresql":
+        agent = func.coalesce(Ticket.assignee_id, literal_column("0"))  # inline: GROUP BY must match it
+        rows = db.session.execute(
+            select(
+                func.grouping(agent),
+                func.grouping(Ticket.topic_id),
+                agent,
+                Ticket.topic_id,
+                func.percentile_cont(0.5).within_group(secs),
+                func.count(),
+            )
+            .where(*conditions)
+            .group_by(func.grouping_sets(agent, Ticket.topic_id, tuple_()))
+        ).all()
+        found = []
+        for no_agent, no_topic, agent_id, topic_id, middle, n in rows:
+            if not no_agent:
+                found.append(("agent", agent_id or None, float(middle), int(n)))
+            elif not no_topic:
+                found.append(("topic", topic_id, float(middle), int(n)))
+            elif n:
+                found.append(("all", 0, float(middle), int(n)))
+        return found
+    by_agent: dict[int | None, list[float]] = defaultdict(list)
+    by_topic: dict[int, list[float]] = defaultdict(list)
+    every: list[float] = []
+    for agent_id, topic_id, seconds in db.session.execute(
+        select(Ticket.assignee_id, Ticket.topic_id, secs).where(*conditions)
+    ):
+        by_agent[agent_id].append(seconds)
+        by_topic[topic_id].append(seconds)
+        every.append(seconds)
+    found = [("agent", k, float(median(v)), len(v)) for k, v in by_agent.items()]
+    found += [("topic", k, float(median(v)), len(v)) for k, v in by_topic.items()]
+    if every:
+        found.append(("all", 0, float(median(every)), len(every)))
+    return found
 
 
 def median_times(period: Period, *, assignee_id: int | None = None) -> MedianTable:
@@ -247,13 +299,13 @@ def median_times(period: Period, *, assignee_id: int | None = None) -> MedianTab
     table = MedianTable()
     for metric, moment in (("first_reply", Ticket.first_reply_on), ("resolution", Ticket.closed_on)):
         count_name = "replied" if metric == "first_reply" else "resolved"
-        for dim, key, median, n in _medians(moment, period, assignee_id):
+        for dim, key, middle, n in _medians(moment, period, assignee_id):
             if dim == "all":
                 target = table.overall
             else:
                 group = table.by_agent if dim == "agent" else table.by_topic
                 target = group.setdefault(key, Medians())
-            setattr(target, metric, median)
+            setattr(target, metric, middle)
             setattr(target, count_name, n)
     return table
 
@@ -298,7 +350,7 @@ def agent_summary(user_id: int, period: Period) -> AgentSummary:
     rows = db.session.execute(
         select(Topic.id, Topic.name, func.count())
         .join(Ticket, Ticket.topic_id == Topic.id)
-        .where(Ticket.status == TicketStatus.OPEN.value, Ticket.assignee_id == user_id)
+        .where(Ticket.status == OPEN, Ticket.assignee_id == user_id)
         .group_by(Topic.id, Topic.name)
         .order_by(func.count().desc(), Topic.name)
     ).all()

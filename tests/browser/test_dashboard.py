@@ -2,6 +2,7 @@
 and the README screenshot (docs/img/dashboard.png)."""
 
 import random
+import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -31,7 +32,7 @@ def build_month(db, make_user) -> dict[str, int]:
     n = 0
     for day in range(30):
         base = datetime(start.year, start.month, start.day, 8, tzinfo=UTC) + timedelta(days=day)
-        busy = 4 + (3 if base.weekday() < 5 else 0) + rng.randint(0, 3)
+        busy = 2 + (3 if base.weekday() < 5 else 0) + rng.randint(0, 2)
         for _ in range(busy):
             n += 1
             opened = base + timedelta(minutes=rng.randint(0, 600))
@@ -81,6 +82,9 @@ def test_dashboard_draws_every_chart(db, page, live_server, make_user):
         assert sum(1 for h in heights if h > 0) >= 25
         fill = page.eval_on_selector("#chart-daily rect.bar-opened", "e => getComputedStyle(e).fill")
         assert fill == "rgb(78, 121, 167)"
+        page.wait_for_selector("#medians-loaded")  # the median panel arrives after the first paint
+        assert re.fullmatch(r"\d+[smhd]( \d+[mh])?", page.inner_text("#tile-first-reply").strip())
+        assert re.fullmatch(r"\d+[smhd]( \d+[mh])?", page.inner_text("#tile-resolution").strip())
         for chart in ("#chart-open-topic", "#chart-open-assignee", "#chart-median-agent", "#chart-median-topic"):
             assert page.locator(f"{chart} rect.bar").count() > 0, chart
         assert "Billing" in page.text_content("#chart-open-topic")
@@ -88,7 +92,7 @@ def test_dashboard_draws_every_chart(db, page, live_server, make_user):
         assert page.locator("#chart-sla rect.bar-first_reply").count() == 30
         sla_heights = page.eval_on_selector_all("#chart-sla rect.bar", "els => els.map(e => e.getBBox().height)")
         assert any(h > 0 for h in sla_heights)
-        assert int(page.inner_text("#tile-opened").replace(",", "")) > 150
+        assert int(page.inner_text("#tile-opened").replace(",", "")) > 100
 
         SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(SCREENSHOT), full_page=True)

@@ -3,12 +3,15 @@
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
+from sqlalchemy import select
 
 from tests.factories import make_contact, make_ticket
 from tests.reports.conftest import T0
 from ticketer import reports
 from ticketer.clock import frozen
 from ticketer.models import User
+from ticketer.models.supervision import SLABreach
+from ticketer.services import reports as report_service
 from ticketer.services import sla as sla_service
 from ticketer.services import tickets as ticket_service
 
@@ -144,3 +147,25 @@ def test_csv_cells_that_start_a_formula_are_quoted():
 
 def test_t0_is_a_monday():
     assert T0.weekday() == 0
+
+
+@pytest.mark.parametrize("zone", ["UTC", "America/Guayaquil", "America/New_York", "Europe/Berlin", "Asia/Kolkata"])
+def test_local_day_sql_matches_python_across_dst(db, workspace_tz, zone):
+    """Breaches an hour apart for a year: SQL puts each on the same local day Python does."""
+    workspace_tz(zone)
+    ticket = make_ticket()
+    start = datetime(2026, 1, 1, 0, 30, tzinfo=UTC)
+    moments = [start + timedelta(minutes=37 * i) for i in range(0, 365 * 24 * 60 // 37, 11)]
+    db.session.execute(
+        SLABreach.__table__.insert(),
+        [{"ticket_id": ticket.id, "kind": f"k{i}", "due_on": m, "breached_on": m} for i, m in enumerate(moments)],
+    )
+    period = reports.Period(date(2026, 1, 2), date(2026, 12, 30))
+    first, end = period.utc_bounds()
+    day = reports._local_day_sql(SLABreach.due_on, period)
+    rows = db.session.execute(select(SLABreach.due_on, day).where(SLABreach.due_on >= first, SLABreach.due_on < end))
+    seen = 0
+    for due_on, local in rows:
+        assert local == report_service.local_day(due_on).isoformat(), due_on
+        seen += 1
+    assert seen > 1000
