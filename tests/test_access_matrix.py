@@ -89,6 +89,7 @@ RULES: dict[str, Rule] = {
     # dashboard and CSV export
     "dashboard.index": Rule(C.DASHBOARD),
     "dashboard.agent": Rule(C.DASHBOARD),
+    "dashboard.medians": Rule(C.DASHBOARD),
     "dashboard.export": Rule(C.DASHBOARD),
     # people (Manage logins)
     "people.index": Rule(C.MANAGE_PEOPLE),
