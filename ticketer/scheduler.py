@@ -27,8 +27,9 @@ def build_scheduler(app: Flask, scheduler_class: type[BaseScheduler] = BlockingS
     jobs.bind_app(app)
     scheduler = scheduler_class(
         timezone=UTC,
-        executors={"default": ThreadPoolExecutor(1)},
-        # One dispatch at a time; a late run is folded into the next, never piled up.
+        # A thread per job: a slow engine never holds up the other jobs.
+        executors={"default": ThreadPoolExecutor(3)},
+        # One run of each job at a time; a late run is folded into the next, never piled up.
         job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
     )
     scheduler.add_job(
