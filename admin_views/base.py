@@ -5,7 +5,9 @@ from flask_admin import AdminIndexView, BaseView
 from flask_admin.contrib.sqla import ModelView
 from flask_login import current_user
 from flask_wtf import FlaskForm
+from sqlalchemy.exc import SQLAlchemyError
 
+from ticketer.extensions import db
 from ticketer.roles import Capability
 
 
@@ -63,3 +65,23 @@ class SecuredModelView(SecuredMixin, ModelView):
     @property
     def can_delete(self) -> bool:
         return self.allow_delete and self._may_write()
+
+    def get_one(self, id):
+        """None ("Record does not exist") for an id that can't be one, e.g. "1,2", text or 10**30."""
+        try:
+            return super().get_one(id)
+        except (SQLAlchemyError, ValueError, OverflowError):
+            db.session.rollback()
+            return None
+
+    def _get_list_extra_args(self):
+        """The list's query string, made harmless: a page number the database can OFFSET by, and no
+        NUL in the search or filters (PostgreSQL refuses it). A hand-edited URL gets a page, not a 500."""
+        args = super()._get_list_extra_args()
+        if not 0 <= (args.page or 0) <= 1_000_000:
+            args.page = 0
+        if args.search:
+            args.search = args.search.replace("\x00", "")[:200] or None
+        if args.filters:
+            args.filters = [(i, name, str(value).replace("\x00", "")) for i, name, value in args.filters]
+        return args

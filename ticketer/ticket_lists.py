@@ -35,7 +35,7 @@ class TicketFilter:
             self.folder = "all"
         if self.status not in STATUSES:
             self.status = TicketStatus.OPEN.value
-        self.query = " ".join((self.query or "").split())[:SEARCH_MAX_LENGTH]
+        self.query = " ".join((self.query or "").replace("\x00", "").split())[:SEARCH_MAX_LENGTH]
 
 
 def _like_pattern(text: str) -> str:
@@ -104,10 +104,17 @@ def _search_condition(query: str):
         )
         return Ticket.contact_id.in_(urns)
     pattern = _like_pattern(query)
-    urn_match = exists().where(
-        ContactURN.contact_id == Ticket.contact_id, func.lower(ContactURN.identity).like(pattern, escape="\\")
+    # Correlated on Ticket only: queries that join Contact themselves (the CSV export) keep their own.
+    urn_match = (
+        exists()
+        .where(ContactURN.contact_id == Ticket.contact_id, func.lower(ContactURN.identity).like(pattern, escape="\\"))
+        .correlate(Ticket)
     )
-    name_match = exists().where(Contact.id == Ticket.contact_id, func.lower(Contact.name).like(pattern, escape="\\"))
+    name_match = (
+        exists()
+        .where(Contact.id == Ticket.contact_id, func.lower(Contact.name).like(pattern, escape="\\"))
+        .correlate(Ticket)
+    )
     body_match = func.lower(Ticket.body).like(pattern, escape="\\")
     return or_(name_match, urn_match, body_match)
 

@@ -4,7 +4,7 @@ panel really renders (so a refused POST is refused with a form that would otherw
 from html.parser import HTMLParser
 from urllib.parse import urlsplit
 
-from sqlalchemy import select
+from sqlalchemy import String, cast, func, literal, select, union_all
 
 from ticketer import database
 from ticketer.extensions import db as _db
@@ -13,15 +13,34 @@ from ticketer.extensions import db as _db
 VOLATILE_COLUMNS = {"last_used_on"}
 
 
+def _row_text(table):
+    """One text value per row of `table` (every column but the volatile ones; NULL shown as ~)."""
+    columns = [c for c in table.columns if c.name not in VOLATILE_COLUMNS]
+    text = None
+    for column in columns:
+        part = func.coalesce(cast(column, String), literal("~", String))
+        text = part if text is None else text + literal("|", String) + part
+    return select(literal(table.name, String).label("name"), text.label("row"))
+
+
+_STATEMENTS: dict[tuple, str] = {}
+
+
 def snapshot(app) -> dict[str, list[str]]:
-    """Every row of every table (volatile columns left out), comparable with ==."""
+    """Every row of every table (volatile columns left out), comparable with ==. One query."""
     result: dict[str, list[str]] = {}
     with app.app_context(), database.read_only_transactions(), _db.engine.connect() as connection:
-        for table in _db.metadata.sorted_tables:
-            columns = [c for c in table.columns if c.name not in VOLATILE_COLUMNS]
-            rows = connection.execute(select(*columns)).all()
-            result[table.name] = sorted(repr(tuple(row)) for row in rows)
-    return result
+        tables = _db.metadata.sorted_tables
+        key = (connection.dialect.name, *(t.name for t in tables))
+        if key not in _STATEMENTS:
+            _STATEMENTS[key] = str(
+                union_all(*(_row_text(t) for t in tables)).compile(connection, compile_kwargs={"literal_binds": True})
+            )
+        for name, row in connection.exec_driver_sql(_STATEMENTS[key]):
+            result.setdefault(name, []).append(row)
+    for table in tables:
+        result.setdefault(table.name, [])
+    return {name: sorted(rows) for name, rows in result.items()}
 
 
 def changed_tables(before: dict, after: dict) -> list[str]:

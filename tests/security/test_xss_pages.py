@@ -80,7 +80,7 @@ def test_query_strings_are_not_reflected_as_markup_and_every_page_is_clean(guard
     problems: list[str] = []
     ticket = hostile.tickets[1]
     origin = urlsplit(live_server.url)[:2]
-    for payload in PAYLOADS[::3]:
+    for payload in PAYLOADS[::4]:
         problems += guard.visit(f"{live_server.url}/admin/tickets/?folder=all&q={quote(payload)}")
         assert guard.page.input_value("input[name=q]") == squash(payload)[:200]
     for payload in PAYLOADS[::8] + ["/\\evil.example/", "/\t/evil.example/", "//evil.example", "https://evil.example/"]:
@@ -106,7 +106,7 @@ def _crawl(guard, live_server) -> None:
     """Crawl the panel as an admin, one page of each kind, with the hostile desk in place."""
     start = f"{live_server.url}/admin/"
     queue, seen_kinds, visited, problems = [start], set(), [], []
-    while queue and len(visited) < 60:
+    while queue and len(visited) < 40:
         url = queue.pop(0)
         kind = _page_kind(url)
         if kind in seen_kinds:
