@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy import select
 
 from tests.conftest import sign_in
+from ticketer.errors import PermissionDenied
 from ticketer.models import User
 from ticketer.models.api import ApiToken
 from ticketer.services import api_tokens
@@ -78,7 +79,7 @@ def test_a_token_needs_a_name(client, login_as, db):
 
 def test_the_service_refuses_non_admins(db, make_user):
     supervisor = db.session.get(User, make_user("supervisor"))
-    with pytest.raises(Exception, match="Only admins"):
+    with pytest.raises(PermissionDenied, match="Only admins"):
         api_tokens.create_token("x", by=supervisor)
 
 
