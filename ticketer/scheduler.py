@@ -55,6 +55,16 @@ def build_scheduler(app: Flask, scheduler_class: type[BaseScheduler] = BlockingS
             name=name,
             replace_existing=True,
         )
+    from ticketer import jobs_reports
+
+    scheduler.add_job(
+        jobs_reports.squash_daily_counts,
+        "interval",
+        hours=1,
+        id="squash-daily-counts",
+        name="Fold the daily ticket counts' delta rows",
+        replace_existing=True,
+    )
     return scheduler
 
 

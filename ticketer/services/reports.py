@@ -69,8 +69,10 @@ def _same_group(a, b) -> list:
     return [a.day == b.day, a.topic_id == b.topic_id, a.assignee_id.is_not_distinct_from(b.assignee_id)]
 
 
-def squash_daily_counts() -> int:
-    """Fold the rows of each (day, topic, assignee) into one row. Returns the rows removed.
+def squash_daily_counts(since: date | None = None) -> int:
+    """Fold the rows of each (day, topic, assignee) into one row, for days from `since` (None: all
+    days). Returns the rows removed. The hook only adds rows for today's local day, so a nightly
+    run with `since` a few days back keeps the table at one row per group.
 
     Sums never change. Safe while tickets change: only rows that existed when it began are folded
     (on PostgreSQL in one statement, so its snapshot sees exactly the rows it deletes; SQLite
@@ -81,12 +83,13 @@ def squash_daily_counts() -> int:
     sums = [func.sum(counts.c.opened), func.sum(counts.c.closed), func.sum(counts.c.reopened)]
     key = [counts.c.day, counts.c.topic_id, counts.c.assignee_id]
     names = ["day", "topic_id", "assignee_id", "opened", "closed", "reopened"]
-    total = select(func.count()).select_from(counts)
+    recent = [counts.c.day >= since] if since is not None else []
+    total = select(func.count()).select_from(counts).where(*recent)
     before = db.session.scalar(total)
     if db.session.get_bind().dialect.name == "postgresql":
         doomed = (
             delete(counts)
-            .where(exists().where(other.c.id != counts.c.id, *_same_group(other.c, counts.c)))
+            .where(*recent, exists().where(other.c.id != counts.c.id, *_same_group(other.c, counts.c)))
             .returning(*counts.c)
             .cte("doomed")
         )
@@ -105,8 +108,10 @@ def squash_daily_counts() -> int:
         )
     else:
         last_id = db.session.scalar(select(func.max(counts.c.id)))
+        if last_id is None:
+            return 0
         duplicated = exists().where(other.c.id != counts.c.id, other.c.id <= last_id, *_same_group(other.c, counts.c))
-        old = [counts.c.id <= last_id, duplicated]
+        old = [*recent, counts.c.id <= last_id, duplicated]
         db.session.execute(insert(counts).from_select(names, select(*key, *sums).where(*old).group_by(*key)))
         db.session.execute(delete(counts).where(*old))
     return before - db.session.scalar(total)
