@@ -192,7 +192,17 @@ class SupervisionView(SecuredView):
                     db.session.rollback()
                     topic = db.session.get(Topic, topic_id)
                     _show_error(form, error)
-        return self.render("admin/supervision/topic.html", topic=topic, form=form), status
+        settings = assignment.get_settings(topic.id)
+        return (
+            self.render(
+                "admin/supervision/topic.html",
+                topic=topic,
+                form=form,
+                members=assignment.pool_status(topic.id),
+                capacity=settings.capacity if settings else None,
+            ),
+            status,
+        )
 
 
 class AvailabilityView(SecuredView):

@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from tests.factories import make_contact, make_ticket
 from ticketer.clock import frozen
-from ticketer.models import Ticket, TicketEvent
+from ticketer.models import Ticket, TicketEvent, User
 from ticketer.models.supervision import AutoAssignment, BusinessHours, SLATarget
 from ticketer.services import assignment, sla
 from ticketer.services import tickets as ticket_service
@@ -232,6 +232,13 @@ def test_supervisor_sets_auto_assignment_and_sla_of_a_topic(db, client, login_as
     target = db.session.get(SLATarget, topic.id)
     assert (target.first_reply_minutes, target.resolution_minutes, target.business_hours_only) == (15, None, True)
     assert state(db, [waiting.id])[waiting.id].assignee_id in (a, b)  # turning it on handed out the backlog
+    assignment.set_available(b, False, by=db.session.get(User, b))
+    db.session.commit()
+    status = client.get(f"/admin/supervision/topics/{topic.id}").data.decode()
+    table = status[status.index('id="pool-status"') :]
+    assert re.search(r"Ann</td>\s*<td><span class=\"badge badge-success\">Available", table)
+    assert re.search(r"Ben</td>\s*<td>.*?Away", table, re.S)
+    assert "1 / 5" in table
     overview = client.get("/admin/supervision/").data.decode()
     assert "fewest open" in overview and "15 min" in overview
 

@@ -117,6 +117,31 @@ def configure(
     return settings
 
 
+@dataclass
+class MemberStatus:
+    user: User
+    available: bool
+    open_tickets: int
+
+
+def pool_status(topic_id: int) -> list[MemberStatus]:
+    """The topic's pool members with their availability and open tickets (one query), for supervisors."""
+    load = (
+        select(func.count())
+        .select_from(Ticket)
+        .where(Ticket.assignee_id == User.id, Ticket.status == TicketStatus.OPEN)
+        .scalar_subquery()
+    )
+    rows = db.session.execute(
+        select(User, func.coalesce(AgentStatus.available, True), load)
+        .join(PoolMember, PoolMember.user_id == User.id)
+        .outerjoin(AgentStatus, AgentStatus.user_id == User.id)
+        .where(PoolMember.topic_id == topic_id)
+        .order_by(func.lower(User.name), User.email)
+    ).all()
+    return [MemberStatus(user, bool(available), int(n or 0)) for user, available, n in rows]
+
+
 def is_available(user_id: int) -> bool:
     status = db.session.get(AgentStatus, user_id)
     return status.available if status is not None else True
