@@ -303,3 +303,15 @@ def test_webhook_replies_carry_the_message(db, admin, webhook_flow, httpserver, 
             T0 + timedelta(seconds=30),
         )
         assert "500" in message.last_error
+
+
+def test_a_reply_stuck_in_sending_is_released_when_replies_stay_in_ticketer(db, admin):
+    ticket = make_ticket()
+    message = ticket_service.reply(ticket.id, "Hello", by=admin)
+    message.status, message.claimed_on, message.attempts = "sending", T0, 1
+    db.session.commit()
+    with frozen(T0 + timedelta(seconds=SETTINGS.reclaim_after_seconds - 1)):
+        assert run_dispatcher().sent == 0  # a dispatcher may still be sending it
+    with frozen(T0 + timedelta(seconds=SETTINGS.reclaim_after_seconds + 1)):
+        assert run_dispatcher().sent == 1
+    assert db.session.execute(select(Message.status)).scalar_one() == "sent"
