@@ -10,7 +10,7 @@ import io
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from statistics import median
 
 from sqlalchemy import case, func, literal_column, select, tuple_
@@ -116,14 +116,15 @@ def _offset_segments(start: datetime, end: datetime, tz) -> list[tuple[datetime,
         following = min(moment + timedelta(days=1), end)
         next_offset = int(following.astimezone(tz).utcoffset().total_seconds())
         if next_offset != offset and following < end:
-            low, high = moment, following  # the change is in (low, high]: find it to the minute
-            while high - low > timedelta(minutes=1):
-                middle = low + (high - low) / 2
-                if int(middle.astimezone(tz).utcoffset().total_seconds()) == offset:
+            # The change is in (low, high]: find its exact second.
+            low, high = int(moment.timestamp()), int(following.timestamp())
+            while high - low > 1:
+                middle = (low + high) // 2
+                if int(datetime.fromtimestamp(middle, UTC).astimezone(tz).utcoffset().total_seconds()) == offset:
                     low = middle
                 else:
                     high = middle
-            segments.append((high, offset))
+            segments.append((datetime.fromtimestamp(high, UTC), offset))
             offset = next_offset
         moment = following
     segments.append((end, offset))

@@ -149,7 +149,9 @@ def test_t0_is_a_monday():
     assert T0.weekday() == 0
 
 
-@pytest.mark.parametrize("zone", ["UTC", "America/Guayaquil", "America/New_York", "Europe/Berlin", "Asia/Kolkata"])
+@pytest.mark.parametrize(
+    "zone", ["UTC", "America/Guayaquil", "America/New_York", "America/Santiago", "Europe/Berlin", "Asia/Kolkata"]
+)
 def test_local_day_sql_matches_python_across_dst(db, workspace_tz, zone):
     """Breaches an hour apart for a year: SQL puts each on the same local day Python does."""
     workspace_tz(zone)
@@ -169,3 +171,12 @@ def test_local_day_sql_matches_python_across_dst(db, workspace_tz, zone):
         assert local == report_service.local_day(due_on).isoformat(), due_on
         seen += 1
     assert seen > 1000
+
+
+def test_offset_segments_split_at_the_exact_second_of_a_dst_change(app, workspace_tz):
+    workspace_tz("America/Santiago")  # changes at local midnight, so a day boundary meets the change
+    with app.app_context():
+        period = reports.Period(date(2026, 4, 1), date(2026, 4, 10))
+        start, end = period.utc_bounds()
+        segments = reports._offset_segments(start, end, report_service.workspace_timezone())
+    assert segments == [(datetime(2026, 4, 5, 3, 0, tzinfo=UTC), -3 * 3600), (end, -4 * 3600)]
