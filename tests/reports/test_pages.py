@@ -181,3 +181,14 @@ def test_export_of_many_rows_comes_in_chunks(db, client, login_as, app, monkeypa
     chunks = [c for c in response.response if c]
     assert len(chunks) == 3  # header + 10 rows, 10 rows, 5 rows
     assert len(read_csv(client.get("/admin/dashboard/export.csv?status=closed"))) == 25
+
+
+def test_export_with_a_search_keeps_only_matching_tickets(db, client, login_as):
+    login_as("viewer")
+    wanted = make_ticket(make_contact(name="Rosa Search", urn="tel:+593911222333"))
+    make_ticket(make_contact(name="Someone Else"))
+    db.session.commit()
+    wanted_uuid = wanted.uuid
+    for query in ("rosa", "tel:+593911222"):
+        rows = read_csv(client.get("/admin/dashboard/export.csv", query_string={"status": "open", "q": query}))
+        assert [r["ticket_uuid"] for r in rows] == [wanted_uuid], query
