@@ -1,0 +1,654 @@
+"""Soak: gunicorn under mixed traffic from a second process, then prove nothing acknowledged was lost.
+
+    .venv/bin/python -m bench.soak                         # SQLite, 60 s, 8 client threads
+    .venv/bin/python -m bench.soak --kill                  # kill -9 a web worker and the dispatcher, 10 rounds
+    DATABASE_URL=postgresql://postgres@127.0.0.1:5432/postgres .venv/bin/python -m bench.soak
+
+A fresh database (bench/data/soak.db, or a throw-away database on DATABASE_URL's server) gets an
+admin, agents, an API token, and a webhook flow started on every close, pointing at a test engine
+(an HTTP server in this process on 127.0.0.1 that counts every delivery by its X-Ticketer-Delivery
+id). gunicorn (2 workers) and the scheduler (`flask --app app scheduler`) serve it. A second process
+runs the client: `--concurrency` threads, each signed in as an agent, for `--seconds`: opening tickets
+and posting incoming messages through the API, reading folder pages and ticket pages, adding notes
+through the panel's forms (with their CSRF token) and closing and reopening through the API. Every
+write the server acknowledged goes to the client's log. Afterwards the log is counted against the
+database: every acknowledged ticket, message, note, close and reopen must be there, every close must
+have sent its flow start to the test engine, and none twice outside the at-least-once window
+(a start claimed by a dispatcher that was killed, sent again after DISPATCH_RECLAIM_AFTER_SECONDS).
+
+With --kill, at 10 random moments a gunicorn worker and the dispatcher get SIGKILL (the dispatcher is
+restarted at once, as a process supervisor would). API writes cut off by a dead worker are retried
+with the same Idempotency-Key; a note form cut off is "unknown" (not acknowledged, not an error).
+Only 127.0.0.1 is ever contacted, and every loop is bounded in count and time.
+"""
+
+import argparse
+import json
+import os
+import random
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections import Counter
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+BENCH_DIR = Path(__file__).resolve().parent
+ROOT = BENCH_DIR.parent
+PASSWORD = "soak-password-123"
+AGENTS = 8
+MAX_OPS_PER_THREAD = 100_000
+# Only for the throw-away processes of the soak (never a real deployment's key).
+SOAK_SECRET_KEY = os.environ.get("SECRET_KEY") or "soak-not-secret"
+
+
+# --- the database -----------------------------------------------------------------------------
+
+
+def fresh_database(server_url: str | None, sqlite_path: Path | None = None) -> tuple[str, callable]:
+    """(SQLAlchemy URL of an empty database, a function that removes it)."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    from ticketer.config import database_url_from_env
+
+    if not server_url or not server_url.startswith("postgres"):
+        path = sqlite_path or BENCH_DIR / "data" / "soak.db"
+        path.parent.mkdir(exist_ok=True)
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
+        return f"sqlite:///{path}", lambda: None
+    url = make_url(database_url_from_env(server_url))
+    name = f"ticketer_soak_{os.getpid()}"
+    admin = create_engine(url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+
+    def drop() -> None:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+    return url.set(database=name).render_as_string(hide_password=False), drop
+
+
+def make_app(database_url: str):
+    from app import create_app
+    from ticketer.config import Config
+
+    config = Config()
+    config.SQLALCHEMY_DATABASE_URI = database_url
+    config.SECRET_KEY = SOAK_SECRET_KEY
+    return create_app(config)
+
+
+def prepare(database_url: str, engine_url: str) -> dict:
+    """Tables, people, an API token, and a webhook flow started on every close."""
+    from ticketer.extensions import db
+    from ticketer.services import api_tokens
+    from ticketer.services import flows as flow_service
+    from ticketer.services import users as user_service
+
+    app = make_app(database_url)
+    with app.app_context():
+        db.create_all()
+        admin = user_service.create_user("soak-admin@example.com", role="admin", password=PASSWORD, name="Soak Admin")
+        agents = [
+            user_service.create_user(f"soak-agent{i}@example.com", role="agent", password=PASSWORD, name=f"Agent {i}")
+            for i in range(AGENTS)
+        ]
+        _, key = api_tokens.create_token("Soak", by=admin)
+        flow = flow_service.create_flow(
+            name="Survey (soak)",
+            engine="webhook",
+            webhook_url=engine_url,
+            webhook_secret="soak-secret-0123456789",
+            by=admin,
+        )
+        flow_service.create_trigger(flow_id=flow.id, topic_id=None, delay_minutes=0, by=admin)
+        emails = [a.email for a in agents]
+        db.session.commit()
+        db.session.remove()
+        db.engine.dispose()
+    return {"key": key, "agents": emails}
+
+
+# --- the test engine --------------------------------------------------------------------------
+
+
+class Engine(BaseHTTPRequestHandler):
+    """Counts every delivery by its id; answers 200. `down` makes it refuse (503) for an outage."""
+
+    deliveries: Counter = Counter()
+    events: Counter = Counter()
+    down = False
+    lock = threading.Lock()
+
+    def do_POST(self):  # noqa: N802 (http.server's name)
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        if Engine.down:
+            self.send_response(503)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        with Engine.lock:
+            Engine.deliveries[self.headers.get("X-Ticketer-Delivery", "?")] += 1
+            Engine.events[self.headers.get("X-Ticketer-Event", "?")] += 1
+        body = json.dumps({"uuid": str(uuid.uuid4())}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+def start_engine() -> tuple[ThreadingHTTPServer, str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Engine)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, f"http://127.0.0.1:{server.server_port}/hook"
+
+
+# --- the processes under test -----------------------------------------------------------------
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for_port(port: int, timeout: float = 30) -> None:
+    import socket
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.1)
+    raise RuntimeError(f"nothing listens on 127.0.0.1:{port}")
+
+
+def server_env(database_url: str) -> dict:
+    return {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "SECRET_KEY": SOAK_SECRET_KEY,
+        "DISPATCH_INTERVAL_SECONDS": "0.5",
+        # The at-least-once window: a start claimed by a dispatcher that died is sent again after this.
+        "DISPATCH_RECLAIM_AFTER_SECONDS": "3",
+    }
+
+
+def start_gunicorn(database_url: str, port: int, workers: int) -> subprocess.Popen:
+    return subprocess.Popen(
+        [str(ROOT / ".venv/bin/gunicorn"), "--workers", str(workers), "--bind", f"127.0.0.1:{port}"]
+        + ["--log-level", "warning", "--graceful-timeout", "5", "app:create_app()"],
+        cwd=ROOT,
+        env=server_env(database_url),
+        start_new_session=True,
+    )
+
+
+def start_scheduler(database_url: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [str(ROOT / ".venv/bin/flask"), "--app", "app", "scheduler"],
+        cwd=ROOT,
+        env=server_env(database_url),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+
+
+def stop(process: subprocess.Popen) -> None:
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=20)
+    except (ProcessLookupError, subprocess.TimeoutExpired):
+        try:
+            os.killpg(process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        process.wait(timeout=10)
+
+
+def worker_pids(master_pid: int) -> list[int]:
+    """gunicorn's worker processes: the master's children."""
+    children = Path(f"/proc/{master_pid}/task/{master_pid}/children")
+    return [int(p) for p in children.read_text().split()] if children.exists() else []
+
+
+# --- the client (its own process) -------------------------------------------------------------
+
+WEIGHTS = {"open": 25, "message": 20, "list": 15, "ticket": 15, "note": 10, "close": 8, "reopen": 7}
+
+
+def client(url: str, key: str, agents: list[str], seconds: float, concurrency: int, log_path: str) -> dict:
+    """Mixed traffic for `seconds` from `concurrency` threads; acknowledged writes go to `log_path`."""
+    import requests
+
+    run = uuid.uuid4().hex[:8]
+    # The clock starts once every thread has signed in (a password hash each, slow on a busy machine).
+    ready = threading.Barrier(concurrency + 1)
+    stop_at = float("inf")
+    lock = threading.Lock()
+    log: list[dict] = []
+    stats: Counter = Counter()
+    errors: list[str] = []
+    latencies: list[float] = []
+    api_headers = {"Authorization": f"Token {key}"}
+
+    def timed(session, method, path, **kwargs):
+        t0 = time.perf_counter()
+        response = session.request(method, url + path, timeout=30, allow_redirects=False, **kwargs)
+        with lock:
+            latencies.append(time.perf_counter() - t0)
+        return response
+
+    def api_write(session, path, body) -> tuple[int, dict] | None:
+        """POST with an Idempotency-Key, retried on a cut connection; None when it never got an answer."""
+        headers = {**api_headers, "Idempotency-Key": uuid.uuid4().hex}
+        for _ in range(6):
+            try:
+                response = timed(session, "POST", path, json=body, headers=headers)
+            except requests.ConnectionError:
+                stats["retried"] += 1
+                time.sleep(0.2)
+                continue
+            return response.status_code, (response.json() if response.content else {})
+        return None
+
+    def get(session, path) -> int | None:
+        for _ in range(6):
+            try:
+                return timed(session, "GET", path).status_code
+            except requests.ConnectionError:
+                stats["retried"] += 1
+                time.sleep(0.2)
+        return None
+
+    def sign_in(session, email) -> None:
+        for _ in range(6):
+            try:
+                page = session.get(url + "/login", timeout=30).text
+                token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page) or re.search(
+                    r'name="csrf_token" value="([^"]+)"', page
+                )
+                response = session.post(
+                    url + "/login",
+                    data={"csrf_token": token.group(1), "email": email, "password": PASSWORD},
+                    timeout=30,
+                    allow_redirects=False,
+                )
+                if response.status_code == 302:
+                    return
+            except requests.ConnectionError:
+                time.sleep(0.2)
+        raise RuntimeError(f"could not sign in as {email}")
+
+    def worker(index: int) -> None:
+        rng = random.Random(f"{run}-{index}")
+        session = requests.Session()
+        sign_in(session, agents[index % len(agents)])
+        ready.wait(timeout=120)
+        mine: list[dict] = []  # tickets this thread opened: {uuid, urn, open}
+        kinds, weights = list(WEIGHTS), list(WEIGHTS.values())
+        for n in range(MAX_OPS_PER_THREAD):
+            if time.monotonic() >= stop_at:
+                break
+            kind = rng.choices(kinds, weights)[0] if mine else "open"
+            try:
+                record = step(session, rng, kind, index, n, mine)
+            except Exception as error:  # noqa: BLE001 (a soak counts every failure)
+                record = {"error": f"{kind}: {type(error).__name__}: {error}"}
+            with lock:
+                stats[kind] += 1
+                if record is None:
+                    stats["unknown"] += 1
+                elif "error" in record:
+                    errors.append(record["error"])
+                elif record.get("write"):
+                    log.append(record)
+
+    def step(session, rng, kind, index, n, mine) -> dict | None:
+        if kind == "open":
+            urn = f"tel:+1555{run}{index:02d}{n:05d}" if rng.random() < 0.8 or not mine else rng.choice(mine)["urn"]
+            answer = api_write(
+                session,
+                "/api/v1/tickets",
+                {"contact": {"urn": urn, "name": f"Soak {index}-{n}"}, "body": f"soak body {run}-{index}-{n}"},
+            )
+            if answer is None:
+                return None
+            status, body = answer
+            if status not in (200, 201):
+                return {"error": f"open: {status} {body}"}
+            known = next((t for t in mine if t["uuid"] == body["uuid"]), None)
+            if known is None:
+                mine.append({"uuid": body["uuid"], "urn": urn, "open": True})
+            return {"write": "open", "ticket": body["uuid"], "created": status == 201}
+        target = rng.choice(mine)
+        if kind == "message":
+            text = f"soak message {run}-{index}-{n}"
+            answer = api_write(session, "/api/v1/messages", {"urn": target["urn"], "text": text})
+            if answer is None:
+                return None
+            status, body = answer
+            if status != 201:
+                return {"error": f"message: {status} {body}"}
+            return {"write": "message", "message": body["uuid"], "text": text}
+        if kind == "list":
+            folder = rng.choice(["mine", "unassigned", "all"])
+            status = get(session, f"/admin/tickets/?folder={folder}&status={rng.choice(['open', 'closed'])}")
+            return None if status is None else ({} if status == 200 else {"error": f"list: {status}"})
+        if kind == "ticket":
+            status = get(session, f"/admin/tickets/{target['uuid']}")
+            return None if status is None else ({} if status == 200 else {"error": f"ticket page: {status}"})
+        if kind == "note":
+            page = None
+            for _ in range(6):
+                try:
+                    page = session.get(f"{url}/admin/tickets/{target['uuid']}", timeout=30)
+                    break
+                except requests.ConnectionError:
+                    stats["retried"] += 1
+                    time.sleep(0.2)
+            if page is None:
+                return None
+            token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page.text)
+            if page.status_code != 200 or not token:
+                return {"error": f"note: ticket page {page.status_code}"}
+            note = f"soak note {run}-{index}-{n}"
+            try:
+                response = timed(
+                    session,
+                    "POST",
+                    f"/admin/tickets/{target['uuid']}/note",
+                    data={"csrf_token": token.group(1), "note": note},
+                )
+            except requests.ConnectionError:
+                return None  # cut off: maybe written, maybe not; no key to retry it with
+            if response.status_code != 302:
+                return {"error": f"note: {response.status_code}"}
+            return {"write": "note", "ticket": target["uuid"], "note": note}
+        action = "close" if kind == "close" else "reopen"
+        answer = api_write(session, "/api/v1/ticket_actions", {"tickets": [target["uuid"]], "action": action})
+        if answer is None:
+            return None
+        status, body = answer
+        if status == 409 and action == "reopen":
+            return {}  # the contact has another open ticket: rightly refused, nothing acknowledged
+        if status != 200:
+            return {"error": f"{action}: {status} {body}"}
+        return {"write": action, "ticket": target["uuid"], "changed": body["changed"]}
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(concurrency)]
+    for thread in threads:
+        thread.start()
+    ready.wait(timeout=120)
+    started = time.perf_counter()
+    stop_at = time.monotonic() + seconds
+    print("started", flush=True)
+    for thread in threads:
+        thread.join()
+    elapsed = time.perf_counter() - started
+    Path(log_path).write_text("\n".join(json.dumps(r) for r in log))
+    ordered = sorted(latencies) or [0.0]
+    return {
+        "seconds": round(elapsed, 1),
+        "requests": len(latencies),
+        "requests_per_second": round(len(latencies) / elapsed, 1),
+        "median_ms": round(ordered[len(ordered) // 2] * 1000, 1),
+        "p95_ms": round(ordered[int(0.95 * (len(ordered) - 1))] * 1000, 1),
+        "operations": dict(stats),
+        "acknowledged_writes": len(log),
+        "errors": len(errors),
+        "error_samples": errors[:10],
+    }
+
+
+# --- counting the log against the database ----------------------------------------------------
+
+
+def verify(database_url: str, log: list[dict]) -> dict:
+    """Every acknowledged write is in the database; every close sent its flow start, none twice
+    outside the at-least-once window."""
+    from sqlalchemy import func, select
+
+    from ticketer.extensions import db
+    from ticketer.models import Message, Ticket, TicketEvent
+    from ticketer.models.flows import FlowStart
+
+    app = make_app(database_url)
+    missing: list[str] = []
+    with app.app_context():
+        tickets = dict(db.session.execute(select(Ticket.uuid, Ticket.id)).all())
+        messages = set(db.session.execute(select(Message.uuid)).scalars())
+        notes = set(db.session.execute(select(TicketEvent.note).where(TicketEvent.kind == "note_added")).scalars())
+        events = Counter(
+            (ticket_id, kind)
+            for ticket_id, kind in db.session.execute(select(TicketEvent.ticket_id, TicketEvent.kind)).all()
+        )
+        starts = db.session.execute(select(FlowStart.delivery_id, FlowStart.status, FlowStart.attempts)).all()
+        unsent_detail = db.session.execute(
+            select(FlowStart.status, FlowStart.attempts, FlowStart.last_error, FlowStart.next_attempt_on)
+            .where(FlowStart.status.not_in(["sent", "cancelled"]))
+            .limit(5)
+        ).all()
+        closed_events = db.session.execute(
+            select(func.count()).select_from(TicketEvent).where(TicketEvent.kind == "closed")
+        ).scalar()
+        db.session.remove()
+        db.engine.dispose()
+    acked = Counter()
+    for record in log:
+        kind = record["write"]
+        if kind == "open" and record["ticket"] not in tickets:
+            missing.append(f"ticket {record['ticket']}")
+        elif kind == "message" and record["message"] not in messages:
+            missing.append(f"message {record['message']}")
+        elif kind == "note" and record["note"] not in notes:
+            missing.append(f"note {record['note']!r}")
+        elif kind in ("close", "reopen") and record["changed"]:
+            acked[(tickets.get(record["ticket"]), "closed" if kind == "close" else "reopened")] += 1
+    for (ticket_id, kind), count in acked.items():
+        if events[(ticket_id, kind)] < count:
+            missing.append(f"{kind} events of ticket {ticket_id}: {events[(ticket_id, kind)]} < {count} acknowledged")
+    # A start is due to the engine unless its ticket was reopened before it went out (then cancelled).
+    unsent = [d for d, status, _ in starts if status != "cancelled" and (status != "sent" or not Engine.deliveries[d])]
+    cancelled = [d for d, status, _ in starts if status == "cancelled"]
+    sent_after_cancel = [d for d in cancelled if Engine.deliveries[d]]
+    doubled = {d: Engine.deliveries[d] for d, _, _ in starts if Engine.deliveries[d] > 1}
+    attempts = {d: a for d, _, a in starts}
+    outside_window = [d for d in doubled if attempts[d] < 2]  # sent twice without being claimed again
+    return {
+        "acknowledged": dict(Counter(r["write"] for r in log)),
+        "missing": missing,
+        "tickets_created": sum(1 for r in log if r["write"] == "open" and r["created"]),
+        "tickets_in_db": len(tickets),
+        "closes": closed_events,
+        "flow_starts": len(starts),
+        "flow_starts_unsent": len(unsent),
+        "unsent_samples": [
+            f"{status} after {tries} tries: {error} (next {when})" for status, tries, error, when in unsent_detail
+        ],
+        "flow_starts_cancelled_by_reopen": len(cancelled),
+        "flow_starts_sent_after_cancel": len(sent_after_cancel),
+        "flow_starts_sent_twice": len(doubled),
+        "sent_twice_outside_window": len(outside_window),
+        "engine_deliveries": sum(Engine.deliveries.values()),
+    }
+
+
+# --- the run ----------------------------------------------------------------------------------
+
+
+def soak(
+    seconds: float,
+    concurrency: int,
+    workers: int,
+    kill: bool,
+    rounds: int,
+    drain_seconds: float,
+    echo,
+    *,
+    server_url: str | None = None,
+    sqlite_path: Path | None = None,
+) -> dict:
+    """Run the soak; `server_url` a PostgreSQL server (else SQLite at `sqlite_path`). Returns the figures."""
+    database_url, drop = fresh_database(server_url, sqlite_path)
+    Engine.deliveries, Engine.events, Engine.down = Counter(), Counter(), False
+    engine, engine_url = start_engine()
+    setup = prepare(database_url, engine_url)
+    port = free_port()
+    web = start_gunicorn(database_url, port, workers)
+    scheduler = start_scheduler(database_url)
+    kills: Counter = Counter()
+    log_path = (sqlite_path.parent if sqlite_path else BENCH_DIR / "data") / f"soak-log-{os.getpid()}.jsonl"
+    try:
+        wait_for_port(port)
+        echo(f"soak: {seconds:.0f} s, {concurrency} client threads, gunicorn {workers} workers, kill={kill}")
+        client_process = subprocess.Popen(
+            [sys.executable, "-m", "bench.soak", "client", "--url", f"http://127.0.0.1:{port}", "--key", setup["key"]]
+            + ["--agents", ",".join(setup["agents"]), "--seconds", str(seconds), "--concurrency", str(concurrency)]
+            + ["--log", str(log_path)],
+            cwd=ROOT,
+            env=server_env(database_url),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        # The client prints "started" when its threads are signed in and the clock runs.
+        first_line = client_process.stdout.readline()
+        killer = None
+        if kill and first_line.startswith("started"):
+
+            def kill_rounds() -> None:
+                nonlocal scheduler
+                rng = random.Random()
+                moments = sorted(rng.uniform(0.5, seconds - 1) for _ in range(2 * rounds))
+                start = time.monotonic()
+                for i, moment in enumerate(moments):
+                    time.sleep(max(0.0, start + moment - time.monotonic()))
+                    if i % 2 == 0:
+                        pids = worker_pids(web.pid)
+                        if pids:
+                            os.kill(rng.choice(pids), signal.SIGKILL)
+                            kills["web_worker"] += 1
+                    else:
+                        os.killpg(scheduler.pid, signal.SIGKILL)
+                        scheduler.wait(timeout=10)
+                        kills["dispatcher"] += 1
+                        scheduler = start_scheduler(database_url)
+
+            killer = threading.Thread(target=kill_rounds, daemon=True)
+            killer.start()
+        try:
+            stdout, stderr = client_process.communicate(timeout=seconds + 300)
+        except subprocess.TimeoutExpired:
+            client_process.kill()
+            raise
+        if client_process.returncode != 0:
+            raise RuntimeError(f"the client failed:\n{stderr[-3000:]}")
+        out = subprocess.CompletedProcess(client_process.args, 0, first_line + stdout, stderr)
+        figures = json.loads(out.stdout.strip().splitlines()[-1])
+        if killer is not None:
+            killer.join(timeout=seconds)
+        # Let the dispatcher send what the last closes recorded (bounded).
+        deadline = time.monotonic() + drain_seconds
+        log = [json.loads(line) for line in log_path.read_text().splitlines() if line]
+        while time.monotonic() < deadline:
+            result = verify(database_url, log)
+            if result["flow_starts_unsent"] == 0:
+                break
+            time.sleep(1)
+        figures.update(result)
+        figures["kills"] = dict(kills)
+    finally:
+        stop(web)
+        stop(scheduler)
+        engine.shutdown()
+        log_path.unlink(missing_ok=True)
+        drop()
+    figures["ok"] = (
+        figures["errors"] == 0
+        and not figures["missing"]
+        and figures["flow_starts_unsent"] == 0
+        and figures["flow_starts"] == figures["closes"]
+        and figures["sent_twice_outside_window"] == 0
+        and figures["flow_starts_sent_after_cancel"] == 0
+        and (kill or figures["flow_starts_sent_twice"] == 0)
+    )
+    echo(
+        f"  {figures['requests']:,} requests ({figures['requests_per_second']} req/s, "
+        f"median {figures['median_ms']} ms, p95 {figures['p95_ms']} ms), {figures['errors']} errors, "
+        f"{figures['operations'].get('unknown', 0)} unknown, {figures['operations'].get('retried', 0)} retried"
+    )
+    echo(
+        f"  acknowledged {figures['acknowledged']}; missing {len(figures['missing'])}; "
+        f"flow starts {figures['flow_starts']} for {figures['closes']} closes "
+        f"({figures['flow_starts_cancelled_by_reopen']} cancelled by a reopen), "
+        f"unsent {figures['flow_starts_unsent']}, "
+        f"sent twice {figures['flow_starts_sent_twice']} (outside the window {figures['sent_twice_outside_window']}); "
+        f"kills {figures['kills']}"
+    )
+    echo(
+        "  OK"
+        if figures["ok"]
+        else f"  FAILED: {figures['missing'][:5]} {figures['error_samples'][:5]} {figures['unsent_samples']}"
+    )
+    return figures
+
+
+def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "client":
+        parser = argparse.ArgumentParser(prog="bench.soak client")
+        parser.add_argument("client")
+        parser.add_argument("--url", required=True)
+        parser.add_argument("--key", required=True)
+        parser.add_argument("--agents", required=True)
+        parser.add_argument("--seconds", type=float, required=True)
+        parser.add_argument("--concurrency", type=int, required=True)
+        parser.add_argument("--log", required=True)
+        a = parser.parse_args()
+        if not a.url.startswith("http://127.0.0.1:"):
+            raise SystemExit("the soak client only talks to 127.0.0.1")
+        print(json.dumps(client(a.url, a.key, a.agents.split(","), a.seconds, a.concurrency, a.log)))
+        return
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=float, default=60)
+    parser.add_argument("--concurrency", type=int, default=8, help="client threads (the scale benchmark's load)")
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers")
+    parser.add_argument("--kill", action="store_true", help="kill -9 a web worker and the dispatcher, --rounds times")
+    parser.add_argument("--rounds", type=int, default=10)
+    parser.add_argument("--drain-seconds", type=float, default=60, help="how long to wait for the last flow starts")
+    parser.add_argument("--json", help="also write the figures to this file")
+    args = parser.parse_args()
+    figures = soak(
+        args.seconds,
+        args.concurrency,
+        args.workers,
+        args.kill,
+        args.rounds,
+        args.drain_seconds,
+        print,
+        server_url=os.environ.get("DATABASE_URL"),
+    )
+    if args.json:
+        Path(args.json).write_text(json.dumps(figures, indent=1))
+    raise SystemExit(0 if figures["ok"] else 1)
+
+
+if __name__ == "__main__":
+    main()
