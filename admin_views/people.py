@@ -162,6 +162,8 @@ class PeopleView(SecuredView):
         except TicketerError as error:
             return self._fail(error)
         flash("Role changed." if changed else "That is already their role.", "success" if changed else "info")
+        if not current_user.can(Capability.MANAGE_PEOPLE):
+            return redirect(url_for("tickets.index"))  # an admin who made themselves something else
         return redirect(url_for(".index"))
 
     @expose("/<int:user_id>/deactivate", methods=["POST"])

@@ -210,6 +210,10 @@ def test_change_role_and_last_admin_rules_through_the_page(client, app, login_as
         assert session.get(User, admin_id).role == "admin"
     missing = client.post("/admin/people/999999/role", data={"role": "agent"})
     assert missing.status_code == 404
+    make_user("admin")
+    demoted = client.post(f"/admin/people/{admin_id}/role", data={"role": "supervisor"})
+    assert demoted.status_code == 302 and demoted.location == "/admin/tickets/"  # no longer allowed here
+    assert client.get("/admin/people/").status_code == 403
 
 
 def test_deactivating_ends_their_session_and_unassigns_their_tickets(app, client, login_as, make_user):

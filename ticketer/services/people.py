@@ -42,13 +42,14 @@ class IssuedLink:
     email: str
     token: str
     expires_on: datetime
+    path: str  # INVITATION_PATH or PASSWORD_RESET_PATH
     role: str = ""
     by_name: str = ""
     resent: bool = False
 
     @property
     def url(self) -> str:
-        return link_url(INVITATION_PATH if self.role else PASSWORD_RESET_PATH, self.token)
+        return link_url(self.path, self.token)
 
 
 def hash_token(token: str) -> str:
@@ -127,6 +128,7 @@ def _link(invitation: Invitation, token: str, by: User, *, resent: bool) -> Issu
         email=invitation.email,
         token=token,
         expires_on=invitation.expires_on,
+        path=INVITATION_PATH,
         role=invitation.role,
         by_name=by.display_name,
         resent=resent,
@@ -408,7 +410,14 @@ def send_password_reset(user_id: int, *, by: User) -> IssuedLink:
     )
     db.session.add(reset)
     db.session.flush()
-    return IssuedLink(id=reset.id, email=user.email, token=token, expires_on=reset.expires_on, by_name=by.display_name)
+    return IssuedLink(
+        id=reset.id,
+        email=user.email,
+        token=token,
+        expires_on=reset.expires_on,
+        path=PASSWORD_RESET_PATH,
+        by_name=by.display_name,
+    )
 
 
 def find_password_reset(token: str) -> PasswordReset:
