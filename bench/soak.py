@@ -63,7 +63,7 @@ def fresh_database(server_url: str | None, sqlite_path: Path | None = None) -> t
             Path(f"{path}{suffix}").unlink(missing_ok=True)
         return f"sqlite:///{path}", lambda: None
     url = make_url(database_url_from_env(server_url))
-    name = f"ticketer_soak_{os.getpid()}"
+    name = f"ticketer_soak_{os.getpid()}_{uuid.uuid4().hex[:6]}"
     admin = create_engine(url, isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
         connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
@@ -87,8 +87,9 @@ def make_app(database_url: str):
     return create_app(config)
 
 
-def prepare(database_url: str, engine_url: str) -> dict:
-    """Tables, people, an API token, and a webhook flow started on every close."""
+def prepare(database_url: str, engine_url: str, *, sends_replies: bool = False) -> dict:
+    """Tables, people, an API token, and a webhook flow started on every close (and sending agents'
+    replies too, with `sends_replies`)."""
     from ticketer.extensions import db
     from ticketer.services import api_tokens
     from ticketer.services import flows as flow_service
@@ -108,6 +109,7 @@ def prepare(database_url: str, engine_url: str) -> dict:
             engine="webhook",
             webhook_url=engine_url,
             webhook_secret="soak-secret-0123456789",
+            sends_replies=sends_replies,
             by=admin,
         )
         flow_service.create_trigger(flow_id=flow.id, topic_id=None, delay_minutes=0, by=admin)
