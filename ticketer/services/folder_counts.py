@@ -29,17 +29,19 @@ _GROUPS = {
         FROM tickets t JOIN ticket_events e ON e.ticket_id = t.id AND e.id = (
             SELECT max(p.id) FROM ticket_events p WHERE p.ticket_id = t.id AND p.kind = 'opened')
         WHERE t.id IN :ids GROUP BY coalesce(e.assignee_id, 0)""",
-    # From the assignee set by the event before this assigned event, to this event's assignee.
+    # From the assignee set by the event before this assigned event (the latest one: it was just
+    # written), to this event's assignee; one pass over the tickets' opened/assigned events.
     Kind.ASSIGNED: """
-        SELECT coalesce(b.assignee_id, 0) AS away_key, coalesce(a.assignee_id, 0) AS into_key,
+        SELECT coalesce(previous_assignee, 0) AS away_key, coalesce(assignee_id, 0) AS into_key,
                'open' AS away_status, 'open' AS into_status, count(*) AS n
-        FROM tickets t
-        JOIN ticket_events a ON a.ticket_id = t.id AND a.id = (
-            SELECT max(p.id) FROM ticket_events p WHERE p.ticket_id = t.id AND p.kind = 'assigned')
-        JOIN ticket_events b ON b.ticket_id = t.id AND b.id = (
-            SELECT max(p.id) FROM ticket_events p
-            WHERE p.ticket_id = t.id AND p.kind IN ('opened', 'assigned') AND p.id < a.id)
-        WHERE t.id IN :ids GROUP BY coalesce(b.assignee_id, 0), coalesce(a.assignee_id, 0)""",
+        FROM (
+            SELECT assignee_id,
+                   lag(assignee_id) OVER (PARTITION BY ticket_id ORDER BY id) AS previous_assignee,
+                   row_number() OVER (PARTITION BY ticket_id ORDER BY id DESC) AS newest_first
+            FROM ticket_events WHERE ticket_id IN :ids AND kind IN ('opened', 'assigned')
+        ) history
+        WHERE newest_first = 1
+        GROUP BY coalesce(previous_assignee, 0), coalesce(assignee_id, 0)""",
     Kind.CLOSED: """
         SELECT coalesce(assignee_id, 0) AS away_key, coalesce(assignee_id, 0) AS into_key,
                'open' AS away_status, 'closed' AS into_status, count(*) AS n
