@@ -97,17 +97,16 @@ def test_accept_creates_the_member_and_the_link_is_single_use(db, admin):
         people_service.accept_invitation(link.token, name="Again", password=NEW_PASSWORD)
 
 
-@pytest.mark.parametrize(
-    ("password", "message"),
-    [("short", "at least 10"), ("ana@example.com", "can't be your email"), ("ANA@EXAMPLE.COM", "can't be your email")],
-)
-def test_accept_checks_the_password(db, admin, password, message):
+def test_accept_checks_the_password(db, admin):
     link = people_service.invite("ana@example.com", "agent", by=admin)
-    with pytest.raises(ValidationError, match=message) as error:
-        people_service.accept_invitation(link.token, name="Ana", password=password)
-    assert "password" in error.value.fields
-    db.session.rollback()
-    assert db.session.get(Invitation, link.id) is None or db.session.get(Invitation, link.id).accepted_on is None
+    db.session.commit()
+    cases = [("short", "at least 10"), ("ana@example.com", "can't be your email"), ("ANA@EXAMPLE.COM", "your email")]
+    for password, message in cases:
+        with pytest.raises(ValidationError, match=message) as error:
+            people_service.accept_invitation(link.token, name="Ana", password=password)
+        assert "password" in error.value.fields
+        db.session.rollback()
+        assert db.session.get(Invitation, link.id).accepted_on is None
 
 
 def test_accept_needs_a_name(db, admin):
