@@ -2,10 +2,15 @@
 
 from dataclasses import dataclass, field
 
+from sqlalchemy import select, update
+
 from tests.conftest import PASSWORD
 from tests.security.xss_payloads import PAYLOADS, URN_PAYLOADS
 from ticketer.extensions import db
+from ticketer.models import Message
+from ticketer.models.flows import FlowStart
 from ticketer.services import contacts as contact_service
+from ticketer.services import flows as flow_service
 from ticketer.services import tickets as ticket_service
 from ticketer.services import users as user_service
 
@@ -26,6 +31,7 @@ class HostileDesk:
     topic_ids: list[int] = field(default_factory=list)
     contact_names: list[str] = field(default_factory=list)
     user_names: list[str] = field(default_factory=list)
+    engine_answers: list[str] = field(default_factory=list)  # what a flow engine said, shown on Deliveries
 
 
 def _topic_name(payload: str, taken: set[str]) -> str:
@@ -46,6 +52,11 @@ def seed_hostile_desk() -> HostileDesk:
         for i, payload in enumerate(PAYLOADS[:4])
     ]
     desk.user_names = [agent.name for agent in agents]
+    # Closing starts a follow-up flow and replies go out through it: the Deliveries pages list both.
+    flow = flow_service.create_flow(
+        name=PAYLOADS[0], engine="webhook", webhook_url="http://127.0.0.1:9/hook", sends_replies=True, by=admin
+    )
+    flow_service.create_trigger(flow_id=flow.id, topic_id=None, delay_minutes=0, by=admin)
     taken: set[str] = set()
     for i, payload in enumerate(PAYLOADS):
         urns = [f"tel:+5939{i:08d}"]
@@ -80,5 +91,13 @@ def seed_hostile_desk() -> HostileDesk:
         desk.topic_names.append(ticket.topic.name)
         desk.topic_ids.append(ticket.topic_id)
         desk.contact_names.append(contact.name)
+    # A flow engine's answers and errors are untrusted text too (what the dispatcher records).
+    desk.engine_answers = [f"engine said {p}" for p in PAYLOADS]
+    starts = db.session.execute(select(FlowStart.id).order_by(FlowStart.id)).scalars().all()
+    replies = db.session.execute(select(Message.id).where(Message.direction == "out").order_by(Message.id)).scalars()
+    for row_id, answer in zip(starts, desk.engine_answers, strict=False):
+        db.session.execute(update(FlowStart).where(FlowStart.id == row_id).values(status="failed", last_error=answer))
+    for row_id, answer in zip(replies, reversed(desk.engine_answers), strict=False):
+        db.session.execute(update(Message).where(Message.id == row_id).values(status="failed", last_error=answer))
     db.session.commit()
     return desk

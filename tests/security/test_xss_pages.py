@@ -66,6 +66,11 @@ def test_payloads_show_as_text_on_folders_ticket_and_topic_pages(guard, live_ser
         problems += guard.visit(f"{live_server.url}/admin/tickets/{ticket.uuid}")
         missing = _missing(guard.text(), ticket.shows)
         assert not missing, f"ticket {ticket.uuid} does not show {missing[:3]} as text"
+    for deliveries in ("/admin/deliveries/", "/admin/deliveries/messages"):
+        problems += guard.visit(live_server.url + deliveries)
+        assert "engine said" in guard.text()
+        shown = [a for a in hostile.engine_answers if squash(a) in guard.text()]
+        assert len(shown) >= 10, f"{deliveries} shows {len(shown)} engine answers as text"
     problems += guard.visit(f"{live_server.url}/admin/topics/")
     assert not _missing(guard.text(), hostile.topic_names)
     for topic_id, name in list(zip(hostile.topic_ids, hostile.topic_names, strict=True))[:6]:
