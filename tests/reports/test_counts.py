@@ -2,6 +2,8 @@
 
 from datetime import UTC, date, datetime, timedelta
 
+import pytest
+
 from sqlalchemy import func, select
 
 from tests.factories import make_contact, make_ticket
@@ -175,3 +177,10 @@ def test_the_scheduler_squashes_hourly_even_without_an_app_context(app):
     assert job.trigger.interval.total_seconds() == 3600
     assert not has_app_context()
     assert jobs_reports.squash_daily_counts() == 0
+
+
+def test_a_wrong_workspace_timezone_says_what_is_wrong(app, workspace_tz):
+    for name in ("Mars/Olympus", "America", "../etc/passwd"):
+        workspace_tz(name)
+        with app.app_context(), pytest.raises(RuntimeError, match="WORKSPACE_TIMEZONE"):
+            report_service.workspace_timezone()

@@ -26,7 +26,7 @@ def workspace_timezone() -> ZoneInfo:
     name = current_app.config.get("WORKSPACE_TIMEZONE") or "UTC"
     try:
         return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):
         raise RuntimeError(
             f"WORKSPACE_TIMEZONE={name!r} is not an IANA time zone name (e.g. UTC, America/Guayaquil)."
         ) from None
