@@ -3,7 +3,6 @@
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
-
 from sqlalchemy import func, select
 
 from tests.factories import make_contact, make_ticket
