@@ -9,12 +9,16 @@ from sqlalchemy import func, select
 from ticketer.clock import frozen, utcnow
 from ticketer.extensions import db
 from ticketer.models import User
+from ticketer.models.flows import Flow
 from ticketer.services import contacts as contact_service
+from ticketer.services import flows as flow_service
 from ticketer.services import tickets as ticket_service
 from ticketer.services import topics as topic_service
 from ticketer.services import users as user_service
 
 DEMO_PASSWORD = "ticketer-demo-2026"
+SURVEY_NAME = "Satisfaction survey"
+SURVEY_TEXT = "Hi @contact.name, we closed your @ticket.topic ticket. Did we solve it? Reply YES or NO."
 PEOPLE = [
     ("admin@example.com", "Ada Admin", "admin"),
     ("supervisor@example.com", "Sam Supervisor", "supervisor"),
@@ -160,4 +164,8 @@ def seed(*, n_contacts: int = 40, n_tickets: int = 200, seed_value: int = 7) -> 
                 ticket_service.close(ticket.id, by=agent)
         else:
             open_tickets[contact.id] = ticket.id
+    # A follow-up that works with no external system: closing a ticket from now on sends this.
+    if not db.session.execute(select(Flow).where(Flow.name == SURVEY_NAME)).scalar_one_or_none():
+        survey = flow_service.create_flow(name=SURVEY_NAME, engine="builtin", templates=[SURVEY_TEXT], by=None)
+        flow_service.create_trigger(flow_id=survey.id, topic_id=None, delay_minutes=0, by=None)
     db.session.flush()
