@@ -327,3 +327,16 @@ def test_forged_revoked_and_orphaned_api_tokens_are_refused(app, world, make_use
     response = client.post("/api/v1/tickets", json=body, headers={"Authorization": f"Token {good_key}"})
     assert response.status_code == 201, response.get_json()
     capsys.readouterr()
+
+
+def test_flask_admin_return_url_never_leaves_the_site(client, login_as):
+    """Flask-Admin's `url` (where to go after saving) gets the same tricks as `next`."""
+    login_as("admin")
+    failures = []
+    for i, payload in enumerate(NEXT_PAYLOADS):
+        response = client.post(f"/admin/topics/new/?url={quote(payload)}", data={"name": f"Topic {i}"})
+        assert response.status_code == 302, payload
+        destination = browser_destination(response.location)
+        if destination != ("http", HOST):
+            failures.append(f"url={payload!r} -> {response.location!r} -> {destination}")
+    assert not failures, "\n".join(failures)
