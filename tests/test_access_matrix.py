@@ -23,9 +23,12 @@ from flask import url_for
 from tests.factories import make_ticket
 from ticketer.extensions import db as _db
 from ticketer.models import Topic, User
+from ticketer.models.flows import FlowStart
 from ticketer.roles import Capability, Role
+from ticketer.services import api_tokens as api_token_service
 from ticketer.services import flows as flow_service
 from ticketer.services import people as people_service
+from ticketer.services import tickets as ticket_service
 
 # Who may enter, besides a Capability:
 SIGNED_IN = "signed in"  # any active role
@@ -165,6 +168,11 @@ def world(app, make_user):
         topic_id = _db.session.execute(_db.select(Topic.id)).scalars().first()
         flow = flow_service.create_flow(name="Survey", engine="builtin", templates="Thanks!", by=admin)
         trigger = flow_service.create_trigger(flow_id=flow.id, by=admin)
+        api_token, _ = api_token_service.create_token("Matrix", by=admin)
+        ticket_service.close(make_ticket().id, by=admin)  # the trigger records a flow start
+        start_id = _db.session.execute(_db.select(FlowStart.id)).scalars().first()
+        assert start_id is not None
+        message = ticket_service.reply(ticket.id, "Hello", by=admin)
         values = {
             "users": users,
             "cookies": {role: _db.session.get(User, user_id).get_id() for role, user_id in users.items()},
@@ -176,6 +184,9 @@ def world(app, make_user):
             "reset_token": reset.token,
             "flow_id": flow.id,
             "trigger_id": trigger.id,
+            "token_id": api_token.id,
+            "start_id": start_id,
+            "message_id": message.id,
         }
         _db.session.commit()
     return values
@@ -191,7 +202,6 @@ def url_values(endpoint: str, arguments: set[str], world: dict) -> dict:
         "topics.export": {"export_type": "csv"},
         "topics.ajax_lookup": {"name": "nothing", "query": "x"},
         "dashboard.agent": {"user_id": world["users"]["agent"]},
-        "api_tokens.revoke": {"token_id": 1},
     }
     if endpoint in special:
         return special[endpoint]
@@ -202,8 +212,9 @@ def url_values(endpoint: str, arguments: set[str], world: dict) -> dict:
         "topic_id": world["topic_id"],
         "flow_id": world["flow_id"],
         "trigger_id": world["trigger_id"],
-        "start_id": 1,  # retrying a start or message that doesn't exist: allowed in, then 404
-        "message_id": 1,
+        "token_id": world["token_id"],
+        "start_id": world["start_id"],
+        "message_id": world["message_id"],
     }
     return {name: by_name[name] for name in arguments if name in by_name}
 
