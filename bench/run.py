@@ -203,14 +203,14 @@ def select_urn(model, contact_id: int):
     return select(model.identity).where(model.contact_id == contact_id).order_by(model.id).limit(1)
 
 
-def measure_page_sets(sets: dict[int, PageSet], repeat: int, stock_repeat: int, echo) -> dict[int, dict]:
+def measure_page_sets(sets: dict[int, PageSet], repeat: int, stock_repeat: int, echo, warm: int = 3) -> dict[int, dict]:
     """Time every page of every size, interleaved (page A at 10k, 100k, 1M, then page B ...), so that
     a busy moment of the machine falls on all sizes alike rather than on one."""
     names = list(dict.fromkeys(name for page_set in sets.values() for name in page_set.pages))
     samples: dict[int, dict[str, list[float]]] = {size: {} for size in sets}
     for size, page_set in sets.items():
         for client, url, _ in page_set.pages.values():
-            for _ in range(3):
+            for _ in range(warm):
                 response = client.get(url)
                 if response.status_code != 200:
                     raise RuntimeError(f"{url} answered {response.status_code} at {size:,}")
@@ -251,11 +251,11 @@ def _page_order(names: list[str]):
     return key
 
 
-def measure_pages(database_url: str, facts: dict, repeat: int, stock_repeat: int, echo) -> dict:
+def measure_pages(database_url: str, facts: dict, repeat: int, stock_repeat: int, echo, warm: int = 3) -> dict:
     """Time the pages of one database (see measure_page_sets)."""
     page_set = PageSet(database_url, facts)
     try:
-        return measure_page_sets({facts["tickets"]: page_set}, repeat, stock_repeat, echo)[facts["tickets"]]
+        return measure_page_sets({facts["tickets"]: page_set}, repeat, stock_repeat, echo, warm)[facts["tickets"]]
     finally:
         page_set.close()
 
