@@ -187,10 +187,19 @@ def change_password():
     form = ChangePasswordForm()
     if form.validate_on_submit():
         try:
-            user = people_service.change_password(current_user.id, form.current_password.data, form.password.data)
+            user = people_service.change_password(
+                current_user.id, form.current_password.data, form.password.data, address=request.remote_addr
+            )
             db.session.commit()
-        except TicketerError as error:
+        except TooManyAttempts as error:
             db.session.rollback()
+            flash(error.message, "error")
+            return render_template("auth/change_password.html", form=form), error.status
+        except TicketerError as error:
+            if "current_password" in error.fields:
+                db.session.commit()  # keep the failed attempt counted; nothing else changed
+            else:
+                db.session.rollback()
             _show_error(form, error)
         else:
             login_user(user)  # the session token changed: renew this session's cookie

@@ -285,3 +285,14 @@ def test_only_admins_manage_people(app, make_user):
     with database(app) as session:
         assert session.get(User, target).active
         assert session.execute(select(Invitation)).first() is None
+
+
+def test_guessing_the_current_password_hits_the_sign_in_limit(app, client, login_as, monkeypatch):
+    monkeypatch.setitem(app.config, "SIGNIN_MAX_FAILURES", 3)
+    login_as("agent", email="ana@example.com")
+    data = {"current_password": "a-wrong-guess", "password": NEW_PASSWORD, "confirm": NEW_PASSWORD}
+    for _ in range(3):
+        assert client.post("/account/password", data=data).status_code == 400
+    right = client.post("/account/password", data={**data, "current_password": PASSWORD})
+    assert right.status_code == 429 and "Try again in 15 minutes" in right.get_data(as_text=True)
+    assert app.test_client().post("/login", data={"email": "ana@example.com", "password": PASSWORD}).status_code == 429

@@ -378,10 +378,16 @@ def reactivate(user_id: int, *, by: User) -> bool:
 # --- passwords -----------------------------------------------------------------------------------
 
 
-def change_password(user_id: int, current_password: str, new_password: str) -> User:
-    """Change one's own password (the current one is required). Other sessions of theirs end."""
+def change_password(user_id: int, current_password: str, new_password: str, *, address: str | None = None) -> User:
+    """Change one's own password (the current one is required). Other sessions of theirs end.
+
+    A wrong current password counts as a failed sign-in (the caller commits it): a stolen session
+    can't be used to guess the password.
+    """
     user = _get_user(user_id)
+    user_service.check_attempt_limit(user.email, address)
     if not user.check_password(current_password or ""):
+        user_service.record_failed_attempt(user.email, address)
         raise ValidationError("That isn't your current password.", field="current_password")
     if current_password == new_password:
         raise ValidationError("Choose a password different from the current one.", field="password")

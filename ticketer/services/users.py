@@ -91,6 +91,23 @@ def _too_many_failures(email: str, address: str, since) -> bool:
     return by_account >= per_account or by_address >= per_address
 
 
+def check_attempt_limit(email: str, address: str | None) -> None:
+    """Raise TooManyAttempts when this email or address failed too often within the window."""
+    _, _, window = _sign_in_limits()
+    if _too_many_failures((email or "").strip().lower()[:254], (address or "unknown")[:64], utcnow() - window):
+        minutes = max(1, int(window.total_seconds() // 60))
+        raise TooManyAttempts(f"Too many failed sign-in attempts. Try again in {minutes} minutes.")
+
+
+def record_failed_attempt(email: str, address: str | None) -> None:
+    """Count a wrong password for this email and address (and forget those older than the window)."""
+    now = utcnow()
+    _, _, window = _sign_in_limits()
+    db.session.execute(delete(SignInFailure).where(SignInFailure.created_on <= now - window))
+    db.session.add(SignInFailure(email=(email or "").strip().lower()[:254], address=(address or "unknown")[:64]))
+    db.session.flush()
+
+
 def authenticate(email: str, password: str, *, address: str | None = None) -> User | None:
     """The active user with these credentials, or None (never says which part was wrong).
 
@@ -99,21 +116,13 @@ def authenticate(email: str, password: str, *, address: str | None = None) -> Us
     not the email exists, and even for the right password, until the window has passed.
     """
     key = (email or "").strip().lower()[:254]
-    address = (address or "unknown")[:64]
-    now = utcnow()
-    _, _, window = _sign_in_limits()
-    since = now - window
-    if _too_many_failures(key, address, since):
-        minutes = max(1, int(window.total_seconds() // 60))
-        raise TooManyAttempts(f"Too many failed sign-in attempts. Try again in {minutes} minutes.")
+    check_attempt_limit(key, address)
     user = find_user_by_email(key) if key else None
     if user is None:
         check_password_hash(_dummy_hash(), password or "")  # the same work as for a real account
     if user is None or not user.active or not user.check_password(password or ""):
-        db.session.execute(delete(SignInFailure).where(SignInFailure.created_on <= since))
-        db.session.add(SignInFailure(email=key, address=address, created_on=now))
-        db.session.flush()
+        record_failed_attempt(key, address)
         return None
     db.session.execute(delete(SignInFailure).where(SignInFailure.email == key))
-    user.last_login_on = now
+    user.last_login_on = utcnow()
     return user
