@@ -29,4 +29,7 @@ def init_security_headers(app: Flask) -> None:
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("Referrer-Policy", "same-origin")
         response.headers.setdefault("X-Frame-Options", "DENY")
+        if app.config.get("PUBLIC_URL", "").startswith("https://"):
+            # Served over HTTPS: browsers never try plain HTTP again for a year.
+            response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
         return response

@@ -120,3 +120,17 @@ def test_the_policy_check_refuses_loose_policies(client):
         response.headers["Content-Security-Policy"] = policy
         with pytest.raises(AssertionError):
             check_security_headers(response, policy)
+
+
+def test_https_deployments_send_hsts(database_url):
+    """Behind HTTPS (PUBLIC_URL https://...) browsers are told to stay on HTTPS; plain HTTP doesn't say so."""
+    from app import create_app
+    from ticketer.config import TestConfig
+
+    from ticketer.extensions import db
+
+    for public_url, expected in (("https://desk.example.org", "max-age=31536000"), ("http://127.0.0.1:5000", None)):
+        app = create_app(TestConfig(database_url, PUBLIC_URL=public_url))
+        assert app.test_client().get("/login").headers.get("Strict-Transport-Security") == expected
+        with app.app_context():
+            db.engine.dispose()
