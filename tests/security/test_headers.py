@@ -126,7 +126,6 @@ def test_https_deployments_send_hsts(database_url):
     """Behind HTTPS (PUBLIC_URL https://...) browsers are told to stay on HTTPS; plain HTTP doesn't say so."""
     from app import create_app
     from ticketer.config import TestConfig
-
     from ticketer.extensions import db
 
     for public_url, expected in (("https://desk.example.org", "max-age=31536000"), ("http://127.0.0.1:5000", None)):
