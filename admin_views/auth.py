@@ -54,7 +54,7 @@ class LoginForm(FlaskForm):
 def login():
     next_url = safe_next(request.args.get("next"))
     if current_user.is_authenticated:
-        return redirect(next_url or url_for("tickets.index"))
+        return redirect(next_url or url_for("admin.index"))
     form = LoginForm()
     if form.validate_on_submit():
         try:
@@ -67,7 +67,7 @@ def login():
             form.password.errors.append("That email and password don't match an active account.")
         else:
             login_user(user, remember=form.remember.data)
-            return redirect(next_url or url_for("tickets.index"))
+            return redirect(next_url or url_for("admin.index"))
     return render_template("auth/login.html", form=form), (200 if not form.errors else 400)
 
 

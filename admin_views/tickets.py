@@ -129,6 +129,7 @@ class TicketsView(SecuredView):
             clocks=sla_service.clocks_for(page.tickets),
             summary=self._supervision_summary(ticket_filter, can_bulk),
             can_bulk=can_bulk,
+            can_export=user_can(Capability.DASHBOARD),
             bulk_form=BulkForm(formdata=None) if can_bulk else None,
             action_form=ActionForm(formdata=None),
         )

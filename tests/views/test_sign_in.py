@@ -13,7 +13,8 @@ def sign_in(client, email, password=PASSWORD, next_url=None):
 def test_sign_in_lands_on_tickets_and_sign_out_ends_the_session(client, make_user):
     make_user("agent", email="ana@example.com")
     response = sign_in(client, "ANA@example.com")
-    assert response.status_code == 302 and response.location == "/admin/tickets/"
+    assert response.status_code == 302 and response.location == "/admin/"
+    assert client.get("/admin/").location == "/admin/tickets/"  # agents land on their tickets
     assert client.get("/admin/tickets/").status_code == 200
     assert client.post("/logout").status_code == 302
     assert client.get("/admin/tickets/").status_code == 302
@@ -50,10 +51,10 @@ def test_deactivated_user_cannot_sign_in(db, client, make_user):
     ("next_url", "expected"),
     [
         ("/admin/topics/", "/admin/topics/"),
-        ("https://evil.example.com/", "/admin/tickets/"),
-        ("//evil.example.com/", "/admin/tickets/"),
-        ("/\\evil.example.com", "/admin/tickets/"),
-        ("javascript:alert(1)", "/admin/tickets/"),
+        ("https://evil.example.com/", "/admin/"),
+        ("//evil.example.com/", "/admin/"),
+        ("/\\evil.example.com", "/admin/"),
+        ("javascript:alert(1)", "/admin/"),
     ],
 )
 def test_next_must_be_a_local_path(client, make_user, next_url, expected):
