@@ -272,9 +272,9 @@ class Message(db.Model):
 
 # Models of other areas live in their own modules; importing them here registers their tables.
 # (Each module imports what it needs from this package, which is complete by this line.)
-from ticketer.models import reports as _reports  # noqa: E402,F401
-from ticketer.models import flows as _flows  # noqa: E402,F401
-from ticketer.models import supervision as _supervision  # noqa: E402,F401
-from ticketer.models import people as _people  # noqa: E402,F401
-from ticketer.models import folder_counts as _folder_counts  # noqa: E402,F401
 from ticketer.models import api as _api  # noqa: E402,F401
+from ticketer.models import flows as _flows  # noqa: E402,F401
+from ticketer.models import folder_counts as _folder_counts  # noqa: E402,F401
+from ticketer.models import people as _people  # noqa: E402,F401
+from ticketer.models import reports as _reports  # noqa: E402,F401
+from ticketer.models import supervision as _supervision  # noqa: E402,F401
