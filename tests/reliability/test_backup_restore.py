@@ -15,7 +15,7 @@ from app import create_app
 from tests.conftest import PASSWORD, on_postgres
 from tests.factories import make_contact
 from tests.security.evidence import changed_tables, snapshot
-from ticketer.config import TestConfig
+from ticketer import config as ticketer_config
 from ticketer.extensions import db as _db
 from ticketer.services import tickets as ticket_service
 from ticketer.services import users as user_service
@@ -83,7 +83,7 @@ def scratch(tmp_path, database_url):
 def test_documented_backup_and_restore(tmp_path, scratch):
     url, env = scratch
     kind = "postgresql" if env else "sqlite"
-    app = create_app(TestConfig(url))
+    app = create_app(ticketer_config.TestConfig(url))
     with app.app_context():
         _db.create_all()
     seed(app, "before")
@@ -112,7 +112,7 @@ def test_documented_backup_and_restore(tmp_path, scratch):
         _db.session.remove()
         _db.engine.dispose()
     run_step(f"{kind}-restore", tmp_path, env)
-    restarted = create_app(TestConfig(url))
+    restarted = create_app(ticketer_config.TestConfig(url))
     assert changed_tables(at_backup, snapshot(restarted)) == []
     with restarted.app_context():
         # The restored database works: the app writes to it again.
