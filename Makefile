@@ -48,13 +48,17 @@ run: $(VENV)/.runtime instance/secret_key
 lint: venv
 	$(BIN)/ruff check .
 
+# SQLite and PostgreSQL runs go side by side (one per core); each prints its own summary.
 test: venv chromium
 	$(BIN)/ruff check .
-	$(BIN)/pytest -q -p no:cacheprovider
-	@if $(BIN)/python -c "import psycopg; psycopg.connect('$(PG_TEST_URL)', connect_timeout=3).close()" 2>/dev/null; then \
-	  echo "== again on PostgreSQL ($(PG_TEST_URL)) =="; \
-	  TEST_DATABASE_URL='$(PG_TEST_URL)' $(BIN)/pytest -q -p no:cacheprovider; \
-	else echo "PostgreSQL at $(PG_TEST_URL) does not answer: suite ran on SQLite only."; fi
+	@set -u; mkdir -p test-artifacts; \
+	if $(BIN)/python -c "import psycopg; psycopg.connect('$(PG_TEST_URL)', connect_timeout=3).close()" 2>/dev/null; then \
+	  TEST_DATABASE_URL='$(PG_TEST_URL)' $(BIN)/pytest -q -p no:cacheprovider > test-artifacts/pytest-postgresql.log 2>&1 & pg=$$!; \
+	else pg=; echo "PostgreSQL at $(PG_TEST_URL) does not answer: the suite runs on SQLite only."; fi; \
+	echo "== SQLite =="; $(BIN)/pytest -q -p no:cacheprovider; sqlite_rc=$$?; pg_rc=0; \
+	if [ -n "$$pg" ]; then wait $$pg; pg_rc=$$?; echo "== PostgreSQL ($(PG_TEST_URL)) =="; \
+	  tail -n 60 test-artifacts/pytest-postgresql.log; fi; \
+	test $$sqlite_rc -eq 0 -a $$pg_rc -eq 0
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -79,13 +79,10 @@ def _empty_all_tables(app) -> None:
     with app.app_context():
         _db.session.remove()
         tables = _db.metadata.sorted_tables
+        # DELETE, children first: on tables this small it is much faster than TRUNCATE on PostgreSQL.
         with _db.engine.begin() as connection:
-            if connection.dialect.name == "postgresql":
-                names = ", ".join(f'"{t.name}"' for t in tables)
-                connection.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
-            else:
-                for table in reversed(tables):
-                    connection.execute(table.delete())
+            for table in reversed(tables):
+                connection.execute(table.delete())
 
 
 @pytest.fixture(autouse=True)

@@ -116,8 +116,8 @@ def test_squash_folds_rows_and_keeps_the_sums(db, make_user):
     agent = db.session.get(User, make_user("agent"))
     with frozen(T0):
         tickets = [make_ticket(make_contact(name=f"c{i}"), topic="Billing", assignee_id=agent.id) for i in range(5)]
-    for t in tickets[:3]:
-        with frozen(T0 + timedelta(minutes=t.id)):
+    for minutes, t in enumerate(tickets[:3], start=1):
+        with frozen(T0 + timedelta(minutes=minutes)):
             ticket_service.close(t.id, by=agent)
     db.session.commit()
     before = counts(db)
