@@ -93,4 +93,6 @@ def register(app: Flask) -> None:
         """Run the scheduler (flow starts, outgoing messages) in the foreground until stopped."""
         if not logging.getLogger().handlers:
             logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        # Every run of every job would be logged at INFO (one line a second); errors still show.
+        logging.getLogger("apscheduler.executors").setLevel(logging.WARNING)
         run(app)
