@@ -281,6 +281,7 @@ def client(url: str, key: str, agents: list[str], seconds: float, concurrency: i
         return None
 
     def sign_in(session, email) -> None:
+        last = ""
         for _ in range(6):
             try:
                 page = session.get(url + "/login", timeout=30).text
@@ -295,9 +296,12 @@ def client(url: str, key: str, agents: list[str], seconds: float, concurrency: i
                 )
                 if response.status_code == 302:
                     return
-            except requests.ConnectionError:
+                last = f"{response.status_code} {response.text[:300]}"
+                time.sleep(0.5)
+            except requests.ConnectionError as error:
+                last = str(error)
                 time.sleep(0.2)
-        raise RuntimeError(f"could not sign in as {email}")
+        raise RuntimeError(f"could not sign in as {email}: {last}")
 
     def worker(index: int) -> None:
         rng = random.Random(f"{run}-{index}")
