@@ -30,11 +30,16 @@ instance/secret_key:
 	$(PYTHON) -c 'import secrets; print(secrets.token_hex(32))' > $@
 	chmod 600 $@
 
-# Debian's Chromium for the page tests (Playwright drives it; no browser download).
+# Debian packages the tests use: chromium for the page tests (Playwright drives it; no browser
+# download), and the sqlite3 / pg_dump / pg_restore clients that the backup-and-restore test runs.
 chromium:
-	@command -v chromium >/dev/null 2>&1 || { \
-	  echo "Installing Debian's chromium for the browser tests..."; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+	@missing=""; \
+	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
+	command -v sqlite3 >/dev/null 2>&1 || missing="$$missing sqlite3"; \
+	command -v pg_dump >/dev/null 2>&1 || missing="$$missing postgresql-client"; \
+	if [ -n "$$missing" ]; then \
+	  echo "Installing Debian packages:$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; fi
 
 run: $(VENV)/.runtime instance/secret_key
 	@export SECRET_KEY="$${SECRET_KEY:-$$(cat instance/secret_key)}"; \

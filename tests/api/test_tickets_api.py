@@ -275,7 +275,7 @@ def test_ticket_actions_errors(api, api_as, db):
 
 
 def test_the_documented_rapidpro_webhook_body_opens_a_ticket(api):
-    """What RapidPro sends for the body template in docs/api.md (goflow's json() of contact and results)."""
+    """What RapidPro sends for the body template in the README (goflow's json() of contact and results)."""
     body = {
         "contact": {
             "uuid": "6a1b8f3e-2c4d-4e5f-8a9b-0c1d2e3f4a5b",

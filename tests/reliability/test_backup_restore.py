@@ -1,4 +1,4 @@
-"""The README's backup and restore steps, run exactly as written (read from docs/reliability.md),
+"""The README's backup and restore steps, run exactly as written (read from README.md),
 on the database the suite runs on: every row is back as it was at backup time."""
 
 import os
@@ -20,13 +20,13 @@ from ticketer.extensions import db as _db
 from ticketer.services import tickets as ticket_service
 from ticketer.services import users as user_service
 
-DOC = Path(__file__).resolve().parents[2] / "docs" / "reliability.md"
+DOC = Path(__file__).resolve().parents[2] / "README.md"
 
 
 def documented(step: str) -> str:
-    """The shell block under `<!-- reliability-test: STEP -->` in docs/reliability.md."""
+    """The shell block under `<!-- reliability-test: STEP -->` in README.md."""
     match = re.search(rf"<!-- reliability-test: {re.escape(step)} -->\s*```bash\n(.*?)```", DOC.read_text(), re.S)
-    assert match, f"docs/reliability.md has no `{step}` block"
+    assert match, f"README.md has no `{step}` block"
     return match.group(1)
 
 
