@@ -1,19 +1,28 @@
-"""initial schema: the desk, people, API, flows, supervision, reports
+"""release 2: people, API, flows, supervision, reports
 
-Revision ID: d099b1077d85
-Revises: 
-Create Date: 2026-11-25 14:08:33.443196
+Revision ID: a7fb6b53a6ab
+Revises: c26d73d4d947
+Create Date: 2026-11-25 14:33:30.706807
 
 """
+import os
+from datetime import UTC, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
 from alembic import op
+from flask import current_app
 import sqlalchemy as sa
 
 import ticketer.models
 from sqlalchemy.dialects import postgresql
 
+# Written by hand after autogenerate: the release-1 data carried over (JSON -> JSONB on
+# PostgreSQL, the folder and daily counts computed from the existing tickets) and the expression
+# indexes autogenerate can't see. Plain SQL: the services of today may not match this schema later.
+
 # revision identifiers, used by Alembic.
-revision = 'd099b1077d85'
-down_revision = None
+revision = 'a7fb6b53a6ab'
+down_revision = 'c26d73d4d947'
 branch_labels = None
 depends_on = None
 
@@ -28,17 +37,6 @@ def upgrade():
     sa.Column('time_zone', sa.String(length=64), nullable=False),
     sa.Column('modified_on', ticketer.models.UTCDateTime(), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_business_hours'))
-    )
-    op.create_table('contacts',
-    sa.Column('id', sa.Integer(), nullable=False),
-    sa.Column('uuid', sa.String(length=36), nullable=False),
-    sa.Column('name', sa.String(length=128), nullable=False),
-    sa.Column('language', sa.String(length=3), nullable=True),
-    sa.Column('fields', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
-    sa.Column('created_on', ticketer.models.UTCDateTime(), nullable=False),
-    sa.Column('modified_on', ticketer.models.UTCDateTime(), nullable=False),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_contacts')),
-    sa.UniqueConstraint('uuid', name=op.f('uq_contacts_uuid'))
     )
     op.create_table('flows',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -72,28 +70,6 @@ def upgrade():
     sa.Column('status', sa.String(length=8), nullable=False),
     sa.Column('tickets', sa.Integer(), nullable=False),
     sa.PrimaryKeyConstraint('assignee_key', 'status', name=op.f('pk_ticket_folder_counts'))
-    )
-    op.create_table('topics',
-    sa.Column('id', sa.Integer(), nullable=False),
-    sa.Column('uuid', sa.String(length=36), nullable=False),
-    sa.Column('name', sa.String(length=64), nullable=False),
-    sa.Column('is_default', sa.Boolean(), nullable=False),
-    sa.Column('created_on', ticketer.models.UTCDateTime(), nullable=False),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_topics')),
-    sa.UniqueConstraint('uuid', name=op.f('uq_topics_uuid'))
-    )
-    op.create_table('users',
-    sa.Column('id', sa.Integer(), nullable=False),
-    sa.Column('email', sa.String(length=254), nullable=False),
-    sa.Column('name', sa.String(length=128), nullable=False),
-    sa.Column('role', sa.String(length=16), nullable=False),
-    sa.Column('password_hash', sa.String(length=256), nullable=True),
-    sa.Column('active', sa.Boolean(), nullable=False),
-    sa.Column('session_token', sa.String(length=32), nullable=False),
-    sa.Column('created_on', ticketer.models.UTCDateTime(), nullable=False),
-    sa.Column('last_login_on', ticketer.models.UTCDateTime(), nullable=True),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_users')),
-    sa.UniqueConstraint('email', name=op.f('uq_users_email'))
     )
     op.create_table('agent_statuses',
     sa.Column('user_id', sa.Integer(), nullable=False),
@@ -139,19 +115,6 @@ def upgrade():
     sa.ForeignKeyConstraint(['topic_id'], ['topics.id'], name=op.f('fk_auto_assignments_topic_id_topics'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('topic_id', name=op.f('pk_auto_assignments'))
     )
-    op.create_table('contact_urns',
-    sa.Column('id', sa.Integer(), nullable=False),
-    sa.Column('contact_id', sa.Integer(), nullable=False),
-    sa.Column('identity', sa.String(length=255), nullable=False),
-    sa.Column('scheme', sa.String(length=32), nullable=False),
-    sa.Column('path', sa.String(length=255), nullable=False),
-    sa.ForeignKeyConstraint(['contact_id'], ['contacts.id'], name=op.f('fk_contact_urns_contact_id_contacts'), ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_contact_urns')),
-    sa.UniqueConstraint('identity', name=op.f('uq_contact_urns_identity'))
-    )
-    with op.batch_alter_table('contact_urns', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_contact_urns_contact_id'), ['contact_id'], unique=False)
-
     op.create_table('flow_triggers',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('flow_id', sa.Integer(), nullable=False),
@@ -228,40 +191,6 @@ def upgrade():
         batch_op.create_index('ix_ticket_daily_counts_assignee_day', ['assignee_id', 'day', 'opened', 'closed'], unique=False)
         batch_op.create_index('ix_ticket_daily_counts_day', ['day', 'topic_id', 'assignee_id', 'opened', 'closed'], unique=False)
 
-    op.create_table('tickets',
-    sa.Column('id', sa.Integer(), nullable=False),
-    sa.Column('uuid', sa.String(length=36), nullable=False),
-    sa.Column('contact_id', sa.Integer(), nullable=False),
-    sa.Column('topic_id', sa.Integer(), nullable=False),
-    sa.Column('assignee_id', sa.Integer(), nullable=True),
-    sa.Column('status', sa.String(length=8), nullable=False),
-    sa.Column('body', sa.Text(), nullable=False),
-    sa.Column('results', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
-    sa.Column('opened_on', ticketer.models.UTCDateTime(), nullable=False),
-    sa.Column('opened_by_id', sa.Integer(), nullable=True),
-    sa.Column('opened_in_flow_uuid', sa.String(length=36), nullable=True),
-    sa.Column('opened_in_flow_name', sa.String(length=128), nullable=True),
-    sa.Column('closed_on', ticketer.models.UTCDateTime(), nullable=True),
-    sa.Column('last_activity_on', ticketer.models.UTCDateTime(), nullable=False),
-    sa.Column('first_reply_on', ticketer.models.UTCDateTime(), nullable=True),
-    sa.ForeignKeyConstraint(['assignee_id'], ['users.id'], name=op.f('fk_tickets_assignee_id_users')),
-    sa.ForeignKeyConstraint(['contact_id'], ['contacts.id'], name=op.f('fk_tickets_contact_id_contacts')),
-    sa.ForeignKeyConstraint(['opened_by_id'], ['users.id'], name=op.f('fk_tickets_opened_by_id_users')),
-    sa.ForeignKeyConstraint(['topic_id'], ['topics.id'], name=op.f('fk_tickets_topic_id_topics')),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_tickets')),
-    sa.UniqueConstraint('uuid', name=op.f('uq_tickets_uuid'))
-    )
-    with op.batch_alter_table('tickets', schema=None) as batch_op:
-        batch_op.create_index('ix_tickets_assignee_status_activity', ['assignee_id', 'status', 'last_activity_on', 'id'], unique=False)
-        batch_op.create_index('ix_tickets_closed_on', ['closed_on', 'opened_on', 'assignee_id', 'topic_id'], unique=False)
-        batch_op.create_index('ix_tickets_contact', ['contact_id'], unique=False)
-        batch_op.create_index('ix_tickets_first_reply_on', ['first_reply_on', 'opened_on', 'assignee_id', 'topic_id'], unique=False)
-        batch_op.create_index('ix_tickets_open_assignee', ['assignee_id'], unique=False, sqlite_where=sa.text("status = 'open'"), postgresql_where=sa.text("status = 'open'"))
-        batch_op.create_index('ix_tickets_open_topic', ['topic_id'], unique=False, sqlite_where=sa.text("status = 'open'"), postgresql_where=sa.text("status = 'open'"))
-        batch_op.create_index('ix_tickets_status_activity', ['status', 'last_activity_on', 'id'], unique=False)
-        batch_op.create_index('ix_tickets_topic_status_activity', ['topic_id', 'status', 'last_activity_on', 'id'], unique=False)
-        batch_op.create_index('uq_tickets_open_contact', ['contact_id'], unique=True, sqlite_where=sa.text("status = 'open'"), postgresql_where=sa.text("status = 'open'"))
-
     op.create_table('api_idempotency_keys',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('scope', sa.String(length=40), nullable=False),
@@ -305,31 +234,6 @@ def upgrade():
         batch_op.create_index('ix_flow_starts_status_next', ['status', 'next_attempt_on'], unique=False)
         batch_op.create_index('ix_flow_starts_ticket', ['ticket_id'], unique=False)
 
-    op.create_table('messages',
-    sa.Column('id', sa.Integer(), nullable=False),
-    sa.Column('uuid', sa.String(length=36), nullable=False),
-    sa.Column('contact_id', sa.Integer(), nullable=False),
-    sa.Column('ticket_id', sa.Integer(), nullable=True),
-    sa.Column('direction', sa.String(length=3), nullable=False),
-    sa.Column('text', sa.Text(), nullable=False),
-    sa.Column('status', sa.String(length=8), nullable=False),
-    sa.Column('created_by_id', sa.Integer(), nullable=True),
-    sa.Column('created_on', ticketer.models.UTCDateTime(), nullable=False),
-    sa.Column('attempts', sa.Integer(), server_default='0', nullable=False),
-    sa.Column('next_attempt_on', ticketer.models.UTCDateTime(), nullable=True),
-    sa.Column('claimed_on', ticketer.models.UTCDateTime(), nullable=True),
-    sa.Column('last_error', sa.Text(), nullable=True),
-    sa.ForeignKeyConstraint(['contact_id'], ['contacts.id'], name=op.f('fk_messages_contact_id_contacts')),
-    sa.ForeignKeyConstraint(['created_by_id'], ['users.id'], name=op.f('fk_messages_created_by_id_users')),
-    sa.ForeignKeyConstraint(['ticket_id'], ['tickets.id'], name=op.f('fk_messages_ticket_id_tickets')),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_messages')),
-    sa.UniqueConstraint('uuid', name=op.f('uq_messages_uuid'))
-    )
-    with op.batch_alter_table('messages', schema=None) as batch_op:
-        batch_op.create_index('ix_messages_contact', ['contact_id', 'id'], unique=False)
-        batch_op.create_index('ix_messages_status_next', ['status', 'next_attempt_on'], unique=False)
-        batch_op.create_index('ix_messages_ticket', ['ticket_id', 'id'], unique=False)
-
     op.create_table('sla_breaches',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('ticket_id', sa.Integer(), nullable=False),
@@ -358,27 +262,44 @@ def upgrade():
         batch_op.create_index('ix_ticket_deadlines_first_reply', ['first_reply_due_on'], unique=False)
         batch_op.create_index('ix_ticket_deadlines_resolution', ['resolution_due_on'], unique=False)
 
-    op.create_table('ticket_events',
-    sa.Column('id', sa.Integer(), nullable=False),
-    sa.Column('ticket_id', sa.Integer(), nullable=False),
-    sa.Column('kind', sa.String(length=16), nullable=False),
-    sa.Column('created_by_id', sa.Integer(), nullable=True),
-    sa.Column('created_on', ticketer.models.UTCDateTime(), nullable=False),
-    sa.Column('note', sa.Text(), nullable=True),
-    sa.Column('assignee_id', sa.Integer(), nullable=True),
-    sa.Column('topic_id', sa.Integer(), nullable=True),
-    sa.ForeignKeyConstraint(['assignee_id'], ['users.id'], name=op.f('fk_ticket_events_assignee_id_users')),
-    sa.ForeignKeyConstraint(['created_by_id'], ['users.id'], name=op.f('fk_ticket_events_created_by_id_users')),
-    sa.ForeignKeyConstraint(['ticket_id'], ['tickets.id'], name=op.f('fk_ticket_events_ticket_id_tickets'), ondelete='CASCADE'),
-    sa.ForeignKeyConstraint(['topic_id'], ['topics.id'], name=op.f('fk_ticket_events_topic_id_topics')),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_ticket_events'))
-    )
-    with op.batch_alter_table('ticket_events', schema=None) as batch_op:
-        batch_op.create_index('ix_ticket_events_ticket', ['ticket_id', 'id'], unique=False)
+    with op.batch_alter_table('messages', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('attempts', sa.Integer(), server_default='0', nullable=False))
+        batch_op.add_column(sa.Column('next_attempt_on', ticketer.models.UTCDateTime(), nullable=True))
+        batch_op.add_column(sa.Column('claimed_on', ticketer.models.UTCDateTime(), nullable=True))
+        batch_op.add_column(sa.Column('last_error', sa.Text(), nullable=True))
+        batch_op.create_index('ix_messages_status_next', ['status', 'next_attempt_on'], unique=False)
+
+    with op.batch_alter_table('tickets', schema=None) as batch_op:
+        batch_op.create_index('ix_tickets_closed_on', ['closed_on', 'opened_on', 'assignee_id', 'topic_id'], unique=False)
+        batch_op.create_index('ix_tickets_first_reply_on', ['first_reply_on', 'opened_on', 'assignee_id', 'topic_id'], unique=False)
+        batch_op.create_index('ix_tickets_open_assignee', ['assignee_id'], unique=False, sqlite_where=sa.text("status = 'open'"), postgresql_where=sa.text("status = 'open'"))
+        batch_op.create_index('ix_tickets_open_topic', ['topic_id'], unique=False, sqlite_where=sa.text("status = 'open'"), postgresql_where=sa.text("status = 'open'"))
 
     # ### end Alembic commands ###
 
-    # Expression indexes, which autogenerate can't compare (written by hand).
+    bind = op.get_bind()
+    postgres = bind.dialect.name == "postgresql"
+    if postgres:
+        # JSONB: comparable and indexable; every JSON value converts as is
+        for table, column in JSON_COLUMNS:
+            op.alter_column(
+                table,
+                column,
+                existing_type=sa.JSON(),
+                type_=postgresql.JSONB(astext_type=sa.Text()),
+                existing_nullable=False,
+                postgresql_using=f"{column}::jsonb",
+            )
+
+    # Release 1 checked topic names ignoring case in the service only; should two ever have slipped
+    # through, the newer one gets its id appended rather than the upgrade failing.
+    op.execute(
+        """
+        UPDATE topics SET name = substr(name, 1, 50) || ' (' || CAST(id AS VARCHAR(12)) || ')'
+        WHERE EXISTS (SELECT 1 FROM topics older WHERE lower(older.name) = lower(topics.name) AND older.id < topics.id)
+        """
+    )
+    # Expression indexes, which autogenerate can't compare.
     op.create_index("uq_topics_name_lower", "topics", [sa.text("lower(name)")], unique=True)
     op.create_index("ix_contacts_name_lower", "contacts", [sa.text("lower(name)")], unique=False)
     op.create_index(
@@ -389,18 +310,133 @@ def upgrade():
         sqlite_where=sa.text("active"),
         postgresql_where=sa.text("active"),
     )
-    if op.get_bind().dialect.name == "postgresql":
+    if postgres:
         # prefix search (LIKE 'abc%') through an index whatever the database's collation
         op.create_index("ix_contacts_name_lower_pattern", "contacts", [sa.text("lower(name) text_pattern_ops")])
         op.create_index("ix_contact_urns_identity_pattern", "contact_urns", [sa.text("identity varchar_pattern_ops")])
 
+    # The folder badges read these counts: the existing tickets must be in them
+    # (as ticketer.services.folder_counts.rebuild_folder_counts computes them).
+    op.execute(
+        """
+        INSERT INTO ticket_folder_counts (assignee_key, status, tickets)
+        SELECT coalesce(assignee_id, 0), status, count(*) FROM tickets GROUP BY coalesce(assignee_id, 0), status
+        """
+    )
+    backfill_daily_counts(bind)
+    # Other new tables start empty, which is what the existing data means: no SLA targets (so no
+    # deadlines or breaches), auto-assignment off, every agent available, no flows, tokens or links.
+
+
+# release-1 columns that are JSONB on PostgreSQL from release 2
+JSON_COLUMNS = [("contacts", "fields"), ("tickets", "results")]
+
+
+def workspace_timezone() -> ZoneInfo:
+    """The app's WORKSPACE_TIMEZONE (default UTC), which decides a ticket's day in the reports."""
+    try:
+        name = current_app.config.get("WORKSPACE_TIMEZONE") or "UTC"
+    except RuntimeError:  # no app (alembic on its own)
+        name = os.environ.get("WORKSPACE_TIMEZONE") or "UTC"
+    return ZoneInfo(name)
+
+
+def backfill_daily_counts(bind) -> None:
+    """ticket_daily_counts from the existing tickets, as ticketer.services.reports.rebuild_daily_counts:
+    one opened count on the local day of opened_on and one closed count on the local day of
+    closed_on, by the ticket's topic and assignee now. Set-based: a temporary calendar of the days
+    (the UTC instant each local day begins, DST-aware) and one INSERT ... SELECT per column."""
+    tz = workspace_timezone()
+    tickets = sa.table(
+        "tickets",
+        sa.column("opened_on", ticketer.models.UTCDateTime()),
+        sa.column("closed_on", ticketer.models.UTCDateTime()),
+        sa.column("topic_id", sa.Integer()),
+        sa.column("assignee_id", sa.Integer()),
+    )
+    first, last_closed, last_opened = bind.execute(
+        sa.select(sa.func.min(tickets.c.opened_on), sa.func.max(tickets.c.closed_on), sa.func.max(tickets.c.opened_on))
+    ).one()
+    if first is None:
+        return
+    first = first.replace(tzinfo=UTC) if first.tzinfo is None else first
+    last = max(moment for moment in (last_closed, last_opened) if moment is not None)
+    last = last.replace(tzinfo=UTC) if last.tzinfo is None else last
+    calendar = sa.Table(
+        "migration_calendar",
+        sa.MetaData(),
+        sa.Column("starts_on", ticketer.models.UTCDateTime(), primary_key=True),
+        sa.Column("day", sa.Date()),
+        prefixes=["TEMPORARY"],
+    )
+    calendar.create(bind)
+    first_day, last_day = first.astimezone(tz).date(), last.astimezone(tz).date()
+    days = [first_day + timedelta(days=n) for n in range((last_day - first_day).days + 1)]
+    for start in range(0, len(days), 2_000):
+        bind.execute(
+            sa.insert(calendar),
+            [
+                {"starts_on": datetime.combine(day, time(0), tzinfo=tz).astimezone(UTC), "day": day}
+                for day in days[start : start + 2_000]
+            ],
+        )
+    counts = sa.table(
+        "ticket_daily_counts",
+        *(sa.column(name) for name in ("day", "topic_id", "assignee_id", "opened", "closed", "reopened")),
+    )
+    for column, moment in (("opened", tickets.c.opened_on), ("closed", tickets.c.closed_on)):
+        day = (
+            sa.select(calendar.c.day)
+            .where(calendar.c.starts_on <= moment)
+            .order_by(calendar.c.starts_on.desc())
+            .limit(1)
+            .scalar_subquery()
+        )
+        per_ticket = sa.select(day.label("day"), tickets.c.topic_id, tickets.c.assignee_id).where(moment.is_not(None)).subquery()
+        others = [sa.literal(0).label(name) for name in ("opened", "closed", "reopened") if name != column]
+        bind.execute(
+            sa.insert(counts).from_select(
+                ["day", "topic_id", "assignee_id", column, *(o.name for o in others)],
+                sa.select(per_ticket.c.day, per_ticket.c.topic_id, per_ticket.c.assignee_id, sa.func.count(), *others)
+                .group_by(per_ticket.c.day, per_ticket.c.topic_id, per_ticket.c.assignee_id),
+            )
+        )
+    calendar.drop(bind)
+
 
 def downgrade():
+    # Back to release 1: its tables keep their rows; what only release 2 knows goes.
+    bind = op.get_bind()
+    op.drop_index("ix_contacts_name_lower", table_name="contacts")
+    op.drop_index("uq_topics_name_lower", table_name="topics")
+    if bind.dialect.name == "postgresql":
+        op.drop_index("ix_contacts_name_lower_pattern", table_name="contacts")
+        op.drop_index("ix_contact_urns_identity_pattern", table_name="contact_urns")
+        for table, column in JSON_COLUMNS:
+            op.alter_column(
+                table,
+                column,
+                existing_type=postgresql.JSONB(astext_type=sa.Text()),
+                type_=sa.JSON(),
+                existing_nullable=False,
+                postgresql_using=f"{column}::json",
+            )
+    # release 1 has no "sending": a message the dispatcher had claimed is queued again
+    op.execute("UPDATE messages SET status = 'queued' WHERE status = 'sending'")
     # ### commands auto generated by Alembic - please adjust! ###
-    with op.batch_alter_table('ticket_events', schema=None) as batch_op:
-        batch_op.drop_index('ix_ticket_events_ticket')
+    with op.batch_alter_table('tickets', schema=None) as batch_op:
+        batch_op.drop_index('ix_tickets_open_topic', sqlite_where=sa.text("status = 'open'"), postgresql_where=sa.text("status = 'open'"))
+        batch_op.drop_index('ix_tickets_open_assignee', sqlite_where=sa.text("status = 'open'"), postgresql_where=sa.text("status = 'open'"))
+        batch_op.drop_index('ix_tickets_first_reply_on')
+        batch_op.drop_index('ix_tickets_closed_on')
 
-    op.drop_table('ticket_events')
+    with op.batch_alter_table('messages', schema=None) as batch_op:
+        batch_op.drop_index('ix_messages_status_next')
+        batch_op.drop_column('last_error')
+        batch_op.drop_column('claimed_on')
+        batch_op.drop_column('next_attempt_on')
+        batch_op.drop_column('attempts')
+
     with op.batch_alter_table('ticket_deadlines', schema=None) as batch_op:
         batch_op.drop_index('ix_ticket_deadlines_resolution')
         batch_op.drop_index('ix_ticket_deadlines_first_reply')
@@ -411,12 +447,6 @@ def downgrade():
         batch_op.drop_index('ix_sla_breaches_due_on')
 
     op.drop_table('sla_breaches')
-    with op.batch_alter_table('messages', schema=None) as batch_op:
-        batch_op.drop_index('ix_messages_ticket')
-        batch_op.drop_index('ix_messages_status_next')
-        batch_op.drop_index('ix_messages_contact')
-
-    op.drop_table('messages')
     with op.batch_alter_table('flow_starts', schema=None) as batch_op:
         batch_op.drop_index('ix_flow_starts_ticket')
         batch_op.drop_index('ix_flow_starts_status_next')
@@ -426,18 +456,6 @@ def downgrade():
         batch_op.drop_index('ix_api_idempotency_keys_created_on')
 
     op.drop_table('api_idempotency_keys')
-    with op.batch_alter_table('tickets', schema=None) as batch_op:
-        batch_op.drop_index('uq_tickets_open_contact', sqlite_where=sa.text("status = 'open'"), postgresql_where=sa.text("status = 'open'"))
-        batch_op.drop_index('ix_tickets_topic_status_activity')
-        batch_op.drop_index('ix_tickets_status_activity')
-        batch_op.drop_index('ix_tickets_open_topic', sqlite_where=sa.text("status = 'open'"), postgresql_where=sa.text("status = 'open'"))
-        batch_op.drop_index('ix_tickets_open_assignee', sqlite_where=sa.text("status = 'open'"), postgresql_where=sa.text("status = 'open'"))
-        batch_op.drop_index('ix_tickets_first_reply_on')
-        batch_op.drop_index('ix_tickets_contact')
-        batch_op.drop_index('ix_tickets_closed_on')
-        batch_op.drop_index('ix_tickets_assignee_status_activity')
-
-    op.drop_table('tickets')
     with op.batch_alter_table('ticket_daily_counts', schema=None) as batch_op:
         batch_op.drop_index('ix_ticket_daily_counts_day')
         batch_op.drop_index('ix_ticket_daily_counts_assignee_day')
@@ -453,10 +471,6 @@ def downgrade():
 
     op.drop_table('invitations')
     op.drop_table('flow_triggers')
-    with op.batch_alter_table('contact_urns', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_contact_urns_contact_id'))
-
-    op.drop_table('contact_urns')
     op.drop_table('auto_assignments')
     with op.batch_alter_table('auto_assignment_pool', schema=None) as batch_op:
         batch_op.drop_index('ix_auto_assignment_pool_user')
@@ -464,8 +478,6 @@ def downgrade():
     op.drop_table('auto_assignment_pool')
     op.drop_table('api_tokens')
     op.drop_table('agent_statuses')
-    op.drop_table('users')
-    op.drop_table('topics')
     op.drop_table('ticket_folder_counts')
     with op.batch_alter_table('sign_in_failures', schema=None) as batch_op:
         batch_op.drop_index('ix_sign_in_failures_email_created')
@@ -474,6 +486,5 @@ def downgrade():
 
     op.drop_table('sign_in_failures')
     op.drop_table('flows')
-    op.drop_table('contacts')
     op.drop_table('business_hours')
     # ### end Alembic commands ###
