@@ -47,21 +47,31 @@ def app_context(app):
             yield
 
 
-@pytest.fixture(scope="session")
-def database_url(tmp_path_factory):
+@contextmanager
+def throwaway_database(sqlite_path, prefix: str = "ticketer_test"):
+    """A database of its own for the duration: the SQLite file at `sqlite_path`, or, when
+    TEST_DATABASE_URL names a PostgreSQL server, a new database there, dropped afterwards."""
     server = os.environ.get("TEST_DATABASE_URL", "")
     if not server.startswith("postgres"):
-        yield f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.db'}"
+        yield f"sqlite:///{sqlite_path}"
         return
     server_url = make_url(database_url_from_env(server))
-    name = f"ticketer_test_{uuid.uuid4().hex[:12]}"
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
     admin = create_engine(server_url, isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
         connection.execute(text(f'CREATE DATABASE "{name}"'))
-    yield server_url.set(database=name).render_as_string(hide_password=False)
-    with admin.connect() as connection:
-        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    try:
+        yield server_url.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory):
+    with throwaway_database(tmp_path_factory.mktemp("db") / "test.db") as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

@@ -1,33 +1,17 @@
 """The benchmark code on a 1,000-ticket desk, so that it can't rot: seed, pages, bulk, API, dispatch."""
 
-import os
-import uuid
-
 import pytest
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
 from bench import run as bench
 from bench import seed as seeding
-from ticketer.config import database_url_from_env
+from tests.conftest import throwaway_database
 
 
 @pytest.fixture
 def bench_database(tmp_path):
     """A database of its own (the seed replaces every table): a SQLite file, or a PostgreSQL database."""
-    server = os.environ.get("TEST_DATABASE_URL", "")
-    if not server.startswith("postgres"):
-        yield f"sqlite:///{tmp_path / 'bench.db'}"
-        return
-    server_url = make_url(database_url_from_env(server))
-    name = f"ticketer_bench_smoke_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(server_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    yield server_url.set(database=name).render_as_string(hide_password=False)
-    with admin.connect() as connection:
-        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    with throwaway_database(tmp_path / "bench.db", prefix="ticketer_bench_smoke") as url:
+        yield url
 
 
 def test_benchmark_runs_on_a_small_desk(bench_database):
