@@ -1,8 +1,6 @@
 """The migrations build exactly the schema the models describe, on SQLite and PostgreSQL."""
 
 import json
-import os
-import uuid
 import warnings
 from collections import Counter
 from datetime import UTC, datetime, timedelta
@@ -12,12 +10,12 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from flask_migrate import downgrade, upgrade
-from sqlalchemy import JSON, Column, bindparam, create_engine, func, inspect, select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import JSON, Column, bindparam, func, inspect, select, text
 from sqlalchemy.exc import SAWarning
 
 from app import create_app
-from ticketer.config import TestConfig, database_url_from_env
+from tests.conftest import throwaway_database
+from ticketer.config import TestConfig
 from ticketer.extensions import db
 from ticketer.models import Contact, Ticket, User, UTCDateTime
 from ticketer.models.reports import TicketDailyCount
@@ -27,19 +25,8 @@ from ticketer.ticket_lists import folder_counts
 
 @pytest.fixture
 def empty_database_url(tmp_path):
-    server = os.environ.get("TEST_DATABASE_URL", "")
-    if not server.startswith("postgres"):
-        yield f"sqlite:///{tmp_path / 'migrated.db'}"
-        return
-    server_url = make_url(database_url_from_env(server))
-    name = f"ticketer_migrate_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(server_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    yield server_url.set(database=name).render_as_string(hide_password=False)
-    with admin.connect() as connection:
-        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    with throwaway_database(tmp_path / "migrated.db", prefix="ticketer_migrate") as url:
+        yield url
 
 
 # The catalogue, not the inspector: SQLAlchemy can't reflect expression indexes on SQLite.
