@@ -123,6 +123,28 @@ def _link_problem(error: TicketerError):
     return render_template("auth/link_problem.html", message=error.message), error.status
 
 
+def _use_link_and_sign_in(form, use_link, welcome):
+    """Use an invitation or reset link (`use_link()` returns its person), commit, and sign them in.
+
+    Returns the response to send, or None to show the form again with the error by its field.
+    """
+    try:
+        user = use_link()
+        db.session.commit()
+    except (NotFound, LinkUnusable) as error:
+        db.session.rollback()
+        return _link_problem(error)
+    except TicketerError as error:
+        db.session.rollback()
+        _show_error(form, error)
+        return None
+    if current_user.is_authenticated:
+        logout_user()
+    login_user(user)
+    flash(welcome(user), "success")
+    return redirect(url_for("tickets.index"))
+
+
 @bp.route("/invitations/<token>", methods=["GET", "POST"])
 def accept_invitation(token: str):
     """Anyone holding a pending invitation link sets a name and password here, and is signed in."""
@@ -132,21 +154,13 @@ def accept_invitation(token: str):
         return _link_problem(error)
     form = AcceptInvitationForm()
     if form.validate_on_submit():
-        try:
-            user = people_service.accept_invitation(token, name=form.name.data, password=form.password.data)
-            db.session.commit()
-        except (NotFound, LinkUnusable) as error:
-            db.session.rollback()
-            return _link_problem(error)
-        except TicketerError as error:
-            db.session.rollback()
-            _show_error(form, error)
-        else:
-            if current_user.is_authenticated:
-                logout_user()
-            login_user(user)
-            flash(f"Welcome to Ticketer, {user.display_name}.", "success")
-            return redirect(url_for("tickets.index"))
+        response = _use_link_and_sign_in(
+            form,
+            lambda: people_service.accept_invitation(token, name=form.name.data, password=form.password.data),
+            lambda user: f"Welcome to Ticketer, {user.display_name}.",
+        )
+        if response is not None:
+            return response
     status = 400 if form.errors or request.method == "POST" else 200
     return render_template("auth/accept_invitation.html", form=form, invitation=invitation), status
 
@@ -161,21 +175,13 @@ def reset_password(token: str):
     email = reset.user.email
     form = NewPasswordForm()
     if form.validate_on_submit():
-        try:
-            user = people_service.reset_password(token, form.password.data)
-            db.session.commit()
-        except (NotFound, LinkUnusable) as error:
-            db.session.rollback()
-            return _link_problem(error)
-        except TicketerError as error:
-            db.session.rollback()
-            _show_error(form, error)
-        else:
-            if current_user.is_authenticated:
-                logout_user()
-            login_user(user)
-            flash("Your new password is set.", "success")
-            return redirect(url_for("tickets.index"))
+        response = _use_link_and_sign_in(
+            form,
+            lambda: people_service.reset_password(token, form.password.data),
+            lambda user: "Your new password is set.",
+        )
+        if response is not None:
+            return response
     status = 400 if form.errors or request.method == "POST" else 200
     return render_template("auth/reset_password.html", form=form, email=email), status
 
