@@ -229,15 +229,19 @@ def _send_start(work: _Work, settings: Settings) -> str:
             },
         )
     if work.engine == FlowEngine.WEBHOOK:
-        return webhook.post(
-            url=work.settings["webhook_url"],
-            secret=work.settings["webhook_secret"],
-            event="flow_start",
-            delivery_id=work.delivery_id,
-            payload=work.payload,
-            timeout=settings.http_timeout_seconds,
-        )
+        return _post_webhook(work, settings, "flow_start")
     raise DeliveryError(f"Unknown engine {work.engine!r}.", permanent=True)
+
+
+def _post_webhook(work: _Work, settings: Settings, event: str) -> str:
+    return webhook.post(
+        url=work.settings["webhook_url"],
+        secret=work.settings["webhook_secret"],
+        event=event,
+        delivery_id=work.delivery_id,
+        payload=work.payload,
+        timeout=settings.http_timeout_seconds,
+    )
 
 
 def _send_message(work: _Work, settings: Settings) -> str:
@@ -250,14 +254,7 @@ def _send_message(work: _Work, settings: Settings) -> str:
             text=work.payload["message"]["text"],
         )
     if work.engine == FlowEngine.WEBHOOK:
-        return webhook.post(
-            url=work.settings["webhook_url"],
-            secret=work.settings["webhook_secret"],
-            event="message",
-            delivery_id=work.delivery_id,
-            payload=work.payload,
-            timeout=settings.http_timeout_seconds,
-        )
+        return _post_webhook(work, settings, "message")
     raise DeliveryError(f"Engine {work.engine!r} can't send replies.", permanent=True)
 
 

@@ -218,6 +218,24 @@ def _check_usable(link: Invitation | PasswordReset | None, what: str) -> None:
         raise LinkUnusable(_LINK_MESSAGES[link.status].format(what=what))
 
 
+def _claim_once(model, link_id: int, used_column, now: datetime, what: str) -> None:
+    """Mark a single-use link used. Even when it is submitted twice at once, only one UPDATE
+    matches; every other caller gets LinkUnusable."""
+    claimed = db.session.execute(
+        update(model)
+        .where(
+            model.id == link_id,
+            used_column.is_(None),
+            model.cancelled_on.is_(None),
+            model.expires_on > now,
+        )
+        .values({used_column: now})
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if claimed != 1:
+        raise LinkUnusable(_LINK_MESSAGES[LinkStatus.USED].format(what=what))
+
+
 def find_invitation(token: str) -> Invitation:
     """The pending invitation of this token, or NotFound / LinkUnusable (expired, used, cancelled)."""
     invitation = db.session.execute(
@@ -237,20 +255,7 @@ def accept_invitation(token: str, *, name: str, password: str) -> User:
         raise ValidationError("Use at most 128 characters.", field="name")
     user_service.check_password(password, email=invitation.email)
     now = utcnow()
-    # Single use, even when the link is submitted twice at once: only one UPDATE matches.
-    claimed = db.session.execute(
-        update(Invitation)
-        .where(
-            Invitation.id == invitation.id,
-            Invitation.accepted_on.is_(None),
-            Invitation.cancelled_on.is_(None),
-            Invitation.expires_on > now,
-        )
-        .values(accepted_on=now)
-        .execution_options(synchronize_session=False)
-    ).rowcount
-    if claimed != 1:
-        raise LinkUnusable(_LINK_MESSAGES[LinkStatus.USED].format(what="invitation"))
+    _claim_once(Invitation, invitation.id, Invitation.accepted_on, now, "invitation")
     if user_service.find_user_by_email(invitation.email) is not None:
         raise Conflict(f"{invitation.email} is already a member. Sign in with your email and password.")
     user = user_service.create_user(invitation.email, role=invitation.role, password=password, name=name)
@@ -443,19 +448,7 @@ def reset_password(token: str, password: str) -> User:
     user = reset.user
     user_service.check_password(password, email=user.email)
     now = utcnow()
-    claimed = db.session.execute(
-        update(PasswordReset)
-        .where(
-            PasswordReset.id == reset.id,
-            PasswordReset.used_on.is_(None),
-            PasswordReset.cancelled_on.is_(None),
-            PasswordReset.expires_on > now,
-        )
-        .values(used_on=now)
-        .execution_options(synchronize_session=False)
-    ).rowcount
-    if claimed != 1:
-        raise LinkUnusable(_LINK_MESSAGES[LinkStatus.USED].format(what="password reset"))
+    _claim_once(PasswordReset, reset.id, PasswordReset.used_on, now, "password reset")
     db.session.expire(reset)
     user.set_password(password)
     user.session_token = new_session_token()
