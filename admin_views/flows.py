@@ -231,18 +231,7 @@ class DeliveriesView(SecuredView):
             .scalars()
             .all()
         )
-        total = db.session.scalar(count)
-        return self.render(
-            "admin/flows/deliveries.html",
-            tab="starts",
-            rows=starts,
-            total=total,
-            page=page,
-            page_size=PANEL_PAGE_SIZE,
-            status=status,
-            statuses=statuses,
-            action_form=ActionForm(formdata=None),
-        )
+        return self._render_tab("starts", starts, db.session.scalar(count), page, status, statuses)
 
     @expose("/messages")
     def messages(self):
@@ -264,9 +253,12 @@ class DeliveriesView(SecuredView):
             .offset((page - 1) * PANEL_PAGE_SIZE)
         ).all()
         total = db.session.scalar(select(func.count()).select_from(Message).where(*conditions))
+        return self._render_tab("messages", rows, total, page, status, statuses)
+
+    def _render_tab(self, tab: str, rows, total: int, page: int, status: str, statuses: list[str]):
         return self.render(
             "admin/flows/deliveries.html",
-            tab="messages",
+            tab=tab,
             rows=rows,
             total=total,
             page=page,
