@@ -10,7 +10,7 @@ from admin_views.flows import register_flow_views
 from admin_views.home import HomeView
 from admin_views.people import PeopleView
 from admin_views.supervision import AvailabilityView, SupervisionView
-from admin_views.tickets import TicketsView
+from admin_views.tickets import TicketsView, time_tag
 from admin_views.topics import TopicsView
 from ticketer.extensions import db
 from ticketer.models import Topic
@@ -18,6 +18,7 @@ from ticketer.security_headers import csp_nonce
 
 
 def init_admin(app: Flask) -> Admin:
+    app.add_template_filter(time_tag)
     admin = Admin(
         app,
         name="Ticketer",

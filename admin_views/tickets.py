@@ -1,9 +1,12 @@
 """The agent's workspace: ticket folders, a ticket's conversation, and the actions on it."""
 
+from datetime import datetime
+
 from flask import abort, flash, jsonify, redirect, request, url_for
 from flask_admin import expose
 from flask_login import current_user
 from flask_wtf import FlaskForm
+from markupsafe import Markup
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 from wtforms import HiddenField, RadioField, SelectField, StringField, TextAreaField
@@ -41,6 +44,19 @@ class TopicForm(FlaskForm):
 
 class ActionForm(FlaskForm):
     """Close and reopen: nothing to fill in, but CSRF-protected."""
+
+
+def time_tag(moment: datetime | None) -> Markup:
+    """A UTC moment as <time> (the `when` macro and `|time_tag`); a function, as a list page shows 100."""
+    if not moment:
+        return Markup("")
+    return Markup('<time datetime="{}" title="{}">{}</time>').format(
+        moment.isoformat(), moment.strftime("%Y-%m-%d %H:%M UTC"), moment.strftime("%b %d, %H:%M")
+    )
+
+
+# Any uuid: the rows' links to their tickets differ only by it (see `_detail_urls`).
+_SAMPLE_UUID = "00000000-0000-0000-0000-000000000000"
 
 
 def _int_arg(name: str) -> int | None:
@@ -92,20 +108,30 @@ class TicketsView(SecuredView):
             overdue=overdue,
         )
 
-    def _supervision_summary(self, ticket_filter: ticket_lists.TicketFilter, can_bulk: bool) -> dict:
-        """Overdue count, my "available" toggle and (for bulk actions) the matching count: one query."""
-        columns = [sla_service.overdue_count_query().label("overdue")]
+    def _summary(self, ticket_filter: ticket_lists.TicketFilter, can_bulk: bool) -> dict:
+        """Folder counts, the Overdue count, my "available" toggle and (for bulk actions) the matching
+        count: one query."""
+        columns = [*ticket_lists.FOLDER_COUNT_COLUMNS, sla_service.overdue_count_query().label("overdue")]
         if current_user.can_take_tickets:
             available = select(AgentStatus.available).where(AgentStatus.user_id == current_user.id)
             columns.append(available.scalar_subquery().label("available"))
         if can_bulk:
             columns.append(ticket_lists.matching_count_query(ticket_filter, current_user).label("matching"))
-        row = db.session.execute(select(*columns)).one()._mapping
+        row = db.session.execute(select(*columns), ticket_lists.folder_count_params(current_user)).one()
+        values = row._mapping
         return {
-            "overdue": int(row["overdue"] or 0),
-            "available": row.get("available") is not False if current_user.can_take_tickets else None,
-            "matching": int(row.get("matching") or 0),
+            "counts": ticket_lists.folder_counts_of(row),
+            "overdue": int(values["overdue"] or 0),
+            "available": values.get("available") is not False if current_user.can_take_tickets else None,
+            "matching": int(values.get("matching") or 0),
         }
+
+    def _detail_urls(self, tickets) -> dict[str, str]:
+        """{uuid: the row's link to its ticket, with the way back here}: url_for once, not once a row.
+
+        The sample uuid is the first thing after the view's path, so the first match is the one."""
+        link = url_for(".detail", ticket_uuid=_SAMPLE_UUID, back=request.full_path)
+        return {t.uuid: link.replace(_SAMPLE_UUID, t.uuid, 1) for t in tickets}
 
     @expose("/")
     def index(self):
@@ -118,16 +144,19 @@ class TicketsView(SecuredView):
             limit=self.admin.app.config["TICKETS_PER_PAGE"],
         )
         can_bulk = user_can(Capability.BULK_ACTIONS)
+        # After the page: a search's matching count reuses how the list found its tickets.
+        summary = self._summary(ticket_filter, can_bulk)
         return self.render(
             "admin/tickets/list.html",
             ticket_filter=ticket_filter,
             folder="overdue" if ticket_filter.overdue else ticket_filter.folder,
             page=page,
-            counts=ticket_lists.folder_counts(current_user),
-            topics=db.session.execute(select(Topic).order_by(Topic.name)).scalars().all(),
-            agents=ticket_lists.assignable_users(),
+            detail_urls=self._detail_urls(page.tickets),
+            counts=summary["counts"],
+            topics=ticket_lists.topic_choices(),
+            agents=ticket_lists.assignee_choices(),
             clocks=sla_service.clocks_for(page.tickets),
-            summary=self._supervision_summary(ticket_filter, can_bulk),
+            summary=summary,
             can_bulk=can_bulk,
             can_export=user_can(Capability.DASHBOARD),
             bulk_form=BulkForm(formdata=None) if can_bulk else None,
