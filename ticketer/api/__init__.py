@@ -10,10 +10,12 @@ from flask import Flask, g, request
 from flask_smorest import Api, Blueprint
 from werkzeug.exceptions import HTTPException
 
+from ticketer import database
 from ticketer.api import auth, request_body
 from ticketer.api.errors import ApiError, register_error_handlers
 from ticketer.api.schemas import ErrorSchema
-from ticketer.extensions import csrf
+from ticketer.extensions import csrf, db
+from ticketer.services import api_tokens
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1", description="Tickets, messages, topics, users and contacts")
 register_error_handlers(bp)
@@ -33,7 +35,15 @@ class TicketerApi(Api):
 
 @bp.before_request
 def _authenticate_and_check_input():
-    g.api_caller = auth.authenticate()
+    if request.headers.get("Authorization"):
+        # Only reads, then ends its transaction: on SQLite the handler's first write takes the
+        # write lock, so concurrent flows hold it only for the work itself.
+        with database.read_only_transactions():
+            g.api_caller, token = auth.authenticate()
+            db.session.commit()
+        api_tokens.note_use(token)
+    else:
+        g.api_caller, _ = auth.authenticate()
     request_body.check_query_string()
     if request.method in ("POST", "PUT", "PATCH"):
         request_body.check_json_body()

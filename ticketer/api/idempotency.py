@@ -3,6 +3,7 @@
 from collections.abc import Callable
 
 from flask import jsonify, request
+from marshmallow import Schema
 
 from ticketer.api.auth import caller
 from ticketer.extensions import db
@@ -26,16 +27,18 @@ def _json(body: object, status: int, replayed: bool = False):
     return response
 
 
-def respond_once(work: Callable[[], tuple[object, int]]):
-    """Call `work` (returns the dumped body and status), commit, and answer with JSON.
+def respond_once(work: Callable[[], tuple[object, int]], schema: Schema | None = None):
+    """Call `work` (returns the body and status), commit, and answer with JSON.
 
-    With an Idempotency-Key header the key is reserved in the same transaction as the work.
+    `schema` dumps the body when given (after the commit: on SQLite the write lock is held for the
+    work only). With an Idempotency-Key header the key is reserved, and the dumped answer kept, in
+    the same transaction as the work.
     """
     key = request.headers.get(HEADER)
     if key is None:
         body, status = work()
         db.session.commit()
-        return _json(body, status)
+        return _json(schema.dump(body) if schema is not None else body, status)
     fingerprint = idempotency.fingerprint(request.method, request.path, request.get_data(cache=True))
     who = caller()
     reserved = idempotency.reserve(who.idempotency_scope, key, fingerprint, token_id=who.token_id)
@@ -43,6 +46,8 @@ def respond_once(work: Callable[[], tuple[object, int]]):
         db.session.rollback()
         return _json(reserved.body, reserved.status, replayed=True)
     body, status = work()
+    if schema is not None:
+        body = schema.dump(body)
     idempotency.remember(reserved, status, body)
     db.session.commit()
     return _json(body, status)

@@ -46,7 +46,7 @@ def _ticket_uuid(ticket_id: int | None) -> str | None:
 
 
 @bp.route("/messages", methods=["POST"])
-@bp.arguments(MessageInSchema)
+@bp.arguments(MessageInSchema())
 @bp.response(201, MessageSchema, description="The message, attached to the contact's open ticket if any")
 @bp.doc(parameters=[HEADER_DOC])
 @documents_errors(bp, 400, 401, 403, 404, 413, 422)

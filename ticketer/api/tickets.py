@@ -8,7 +8,7 @@ from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import joinedload
 
 from ticketer.api import bp, present
-from ticketer.api.auth import caller, require
+from ticketer.api.auth import require
 from ticketer.api.errors import ApiError, documents_errors
 from ticketer.api.idempotency import HEADER_DOC, respond_once
 from ticketer.api.schemas import (
@@ -64,8 +64,11 @@ def _with_field_prefix(error: ValidationError, prefix: str) -> ValidationError:
     return error
 
 
+_TICKET_SCHEMA = TicketSchema()
+
+
 @bp.route("/tickets", methods=["POST"])
-@bp.arguments(TicketOpenSchema)
+@bp.arguments(TicketOpenSchema())
 @bp.response(201, TicketSchema, description="A new ticket")
 @bp.alt_response(200, schema=TicketSchema, description="The contact's open ticket, with the body added as a note")
 @bp.doc(parameters=[HEADER_DOC])
@@ -77,9 +80,9 @@ def open_ticket(data):
     expressions against the posted results, fields and the contact. A contact with an open ticket gets
     that ticket back (200) with the body added as a note; otherwise a new ticket is made (201).
     """
-    user = require(Capability.WORK_TICKETS)
+    who = require(Capability.WORK_TICKETS)
     # A flow acting through a token opens the ticket itself; a signed-in person opens it as themself.
-    opened_by = user if caller().token_id is None else None
+    opened_by = who.user if who.token_id is None else None
 
     def work():
         contact_in = data["contact"]
@@ -88,7 +91,7 @@ def open_ticket(data):
             urns.insert(0, contact_in["urn"])
         fields = {**(contact_in.get("fields") or {}), **(data.get("fields") or {})}
         try:
-            contact = contact_service.upsert_contact(
+            contact = contact_service.upsert_contact_row(
                 uuid=str(contact_in["uuid"]) if contact_in.get("uuid") else None,
                 urns=urns,
                 name=contact_in.get("name"),
@@ -98,8 +101,8 @@ def open_ticket(data):
         except ValidationError as error:
             raise _with_field_prefix(error, "contact") from None
         flow = data.get("flow") or {}
-        ticket, created = ticket_service.open_ticket(
-            contact_id=contact.id,
+        ticket_id, created = ticket_service.open_ticket_for(
+            contact,
             topic_name=data.get("topic"),
             body=data.get("body") or "",
             results=data.get("results"),
@@ -108,9 +111,9 @@ def open_ticket(data):
             flow_uuid=str(flow["uuid"]) if flow.get("uuid") else None,
             flow_name=flow.get("name") or None,
         )
-        return TicketSchema().dump(present.ticket(ticket)), 201 if created else 200
+        return present.ticket_by_id(ticket_id), 201 if created else 200
 
-    return respond_once(work)
+    return respond_once(work, _TICKET_SCHEMA)
 
 
 @bp.route("/tickets", methods=["GET"])
@@ -201,7 +204,7 @@ def _ticket_ids(uuids: list) -> list[int]:
 
 
 @bp.route("/ticket_actions", methods=["POST"])
-@bp.arguments(TicketActionSchema)
+@bp.arguments(TicketActionSchema())
 @bp.response(200, TicketActionResultSchema, description="How many tickets changed, and how many were skipped")
 @bp.doc(parameters=[HEADER_DOC])
 @documents_errors(bp, *WRITE_ERRORS, 404, 409)
@@ -211,7 +214,7 @@ def ticket_actions(data):
     One ticket needs the "work tickets" right (agents); several need bulk actions (supervisors,
     admins). Tickets already in the wanted state are skipped.
     """
-    user = require(Capability.WORK_TICKETS)
+    user = require(Capability.WORK_TICKETS).user
     action = data["action"]
 
     def work():

@@ -40,13 +40,13 @@ def list_topics():
 
 
 @bp.route("/topics", methods=["POST"])
-@bp.arguments(TopicInSchema)
+@bp.arguments(TopicInSchema())
 @bp.response(201, TopicSchema)
 @bp.doc(parameters=[HEADER_DOC])
 @documents_errors(bp, 400, 401, 403, 413, 422)
 def create_topic(data):
     """Create a topic (supervisors and admins); names are unique ignoring case"""
-    user = require(Capability.MANAGE_TOPICS)
+    user = require(Capability.MANAGE_TOPICS).user
 
     def work():
         topic = topic_service.create_topic(data["name"], by=user)

@@ -2,9 +2,10 @@
 
 import hashlib
 import secrets
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import NamedTuple
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import joinedload
 
@@ -74,25 +75,44 @@ def list_tokens() -> list[ApiToken]:
     )
 
 
-def resolve_key(key: str) -> tuple[int, int] | None:
-    """(token id, owner id) of the active token with this key, or None; notes when it was used.
+class ResolvedToken(NamedTuple):
+    """An active token with its owner, as authentication needs them."""
 
-    Called first thing in a request: the "last used" time is committed at once (at most once a
-    minute per token), and a busy SQLite database only skips it.
-    """
+    token_id: int
+    owner_id: int
+    owner_role: str
+    owner_active: bool
+    last_used_on: datetime | None
+
+
+_TOKENS = ApiToken.__table__
+_USERS = User.__table__
+# Built once: every API request runs it, and a prebuilt statement skips SQLAlchemy's per-call compiling.
+_TOKEN_BY_HASH = (
+    select(_TOKENS.c.id, _TOKENS.c.created_by_id, _USERS.c.role, _USERS.c.active, _TOKENS.c.last_used_on)
+    .join(_USERS, _USERS.c.id == _TOKENS.c.created_by_id)
+    .where(_TOKENS.c.token_hash == bindparam("token_hash"), _TOKENS.c.revoked_on.is_(None))
+)
+_TOUCH = update(_TOKENS).where(_TOKENS.c.id == bindparam("token_id")).values(last_used_on=bindparam("now"))
+
+
+def resolve_key(key: str) -> ResolvedToken | None:
+    """The active token with this key and its owner, or None. Only reads (one query)."""
     if not key or len(key) > 200:
         return None
-    token = db.session.execute(
-        select(ApiToken).where(ApiToken.token_hash == hash_key(key), ApiToken.revoked_on.is_(None))
-    ).scalar_one_or_none()
-    if token is None:
-        return None
-    token_id, owner_id = token.id, token.created_by_id
+    row = db.session.connection().execute(_TOKEN_BY_HASH, {"token_hash": hash_key(key)}).first()
+    return ResolvedToken(*row) if row is not None else None
+
+
+def note_use(token: ResolvedToken) -> None:
+    """Note when the token was used, at most once a minute (busy integrations don't write on every request).
+
+    Best effort: the caller commits it on its own, and a busy SQLite database only skips it.
+    """
     now = utcnow()
     if token.last_used_on is None or now - token.last_used_on >= LAST_USED_PRECISION:
         try:
-            db.session.execute(update(ApiToken).where(ApiToken.id == token_id).values(last_used_on=now))
+            db.session.connection().execute(_TOUCH, {"token_id": token.token_id, "now": now})
             db.session.commit()
         except OperationalError:
-            db.session.rollback()  # best effort: a busy database must not fail the request over it
-    return token_id, owner_id
+            db.session.rollback()

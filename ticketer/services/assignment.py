@@ -14,8 +14,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import bindparam, delete, func, select
 
+from ticketer import database
 from ticketer.clock import utcnow
 from ticketer.errors import NotFound, PermissionDenied, ValidationError
 from ticketer.extensions import db
@@ -323,25 +324,28 @@ def hand_out_backlog() -> int:
 # --- the hook: new tickets are assigned at once ---------------------------------------------
 
 
+_TICKETS = Ticket.__table__
+_AUTO = AutoAssignment.__table__
+# Built once: the hook runs for every ticket opened.
+_WAITING = (
+    select(_TICKETS.c.topic_id, _TICKETS.c.id)
+    .join(_AUTO, _AUTO.c.topic_id == _TICKETS.c.topic_id)
+    .where(
+        _TICKETS.c.id.in_(bindparam("ids", expanding=True)),
+        _TICKETS.c.status == TicketStatus.OPEN.value,
+        _TICKETS.c.assignee_id.is_(None),
+        _AUTO.c.enabled.is_(True),
+    )
+    .order_by(_TICKETS.c.opened_on, _TICKETS.c.id)
+)
+
+
 def _on_ticket_change(kind: str, ticket_ids: list[int], by_id: int | None, now: datetime) -> None:
     if kind not in _TRIGGERS:
         return
     waiting: dict[int, list[int]] = {}
-    unique = list(dict.fromkeys(ticket_ids))
-    for start in range(0, len(unique), ticket_service.CHUNK_SIZE):
-        chunk = unique[start : start + ticket_service.CHUNK_SIZE]
-        rows = db.session.execute(
-            select(Ticket.topic_id, Ticket.id)
-            .join(AutoAssignment, AutoAssignment.topic_id == Ticket.topic_id)
-            .where(
-                Ticket.id.in_(chunk),
-                Ticket.status == TicketStatus.OPEN,
-                Ticket.assignee_id.is_(None),
-                AutoAssignment.enabled.is_(True),
-            )
-            .order_by(Ticket.opened_on, Ticket.id)
-        ).all()
-        for topic_id, ticket_id in rows:
+    for chunk in ticket_service._chunks(ticket_ids):
+        for topic_id, ticket_id in database.execute(_WAITING, {"ids": chunk}):
             waiting.setdefault(topic_id, []).append(ticket_id)
     if not waiting:
         return

@@ -323,7 +323,7 @@ def _run_builtin_start(work_id: int, attempts: int, report: Report) -> None:
         .execution_options(populate_existing=True)
     ).scalar_one()
     ticket = start.ticket
-    context = body_context(start.contact, ticket.topic, ticket.results)
+    context = body_context(start.contact, ticket.topic.name, ticket.results)
     context["ticket"] = {
         "topic": ticket.topic.name,
         "uuid": ticket.uuid,

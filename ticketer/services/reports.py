@@ -8,8 +8,9 @@ from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from flask import current_app
-from sqlalchemy import Column, Date, MetaData, Table, delete, exists, func, insert, literal, select
+from sqlalchemy import Column, Date, MetaData, Table, bindparam, delete, exists, func, insert, literal, select
 
+from ticketer import database
 from ticketer.extensions import db
 from ticketer.models import Ticket, TicketEvent, UTCDateTime
 from ticketer.models.reports import TicketDailyCount
@@ -42,23 +43,30 @@ def day_start_utc(day: date, tz: ZoneInfo | None = None) -> datetime:
     return datetime.combine(day, time(0), tzinfo=tz or workspace_timezone()).astimezone(UTC)
 
 
+def _count_statement(column: str):
+    counts = {name: literal(0) for name in COUNTED_KINDS.values()}
+    counts[column] = func.count()
+    tickets = Ticket.__table__
+    return insert(TicketDailyCount.__table__).from_select(
+        ["day", "topic_id", "assignee_id", *counts],
+        select(bindparam("day", type_=Date), tickets.c.topic_id, tickets.c.assignee_id, *counts.values())
+        .where(tickets.c.id.in_(bindparam("ids", expanding=True)))
+        .group_by(tickets.c.topic_id, tickets.c.assignee_id),
+    )
+
+
+# Built once: the hook runs for every ticket opened, closed or reopened.
+_COUNT_STATEMENTS = {kind: _count_statement(column) for kind, column in COUNTED_KINDS.items()}
+
+
 def record_daily_counts(kind: str, ticket_ids: list[int], acting_user_id: int | None, now: datetime) -> None:
     """after_change hook: add the changed tickets to today's counts, grouped by topic and assignee."""
-    column = COUNTED_KINDS.get(kind)
-    if column is None or not ticket_ids:
+    statement = _COUNT_STATEMENTS.get(kind)
+    if statement is None or not ticket_ids:
         return
     day = local_day(now)
-    columns = {name: literal(0) for name in COUNTED_KINDS.values()}
-    columns[column] = func.count()
     for chunk in ticket_service._chunks(ticket_ids):
-        db.session.execute(
-            insert(TicketDailyCount).from_select(
-                ["day", "topic_id", "assignee_id", *columns],
-                select(literal(day, Date), Ticket.topic_id, Ticket.assignee_id, *columns.values())
-                .where(Ticket.id.in_(chunk))
-                .group_by(Ticket.topic_id, Ticket.assignee_id),
-            )
-        )
+        database.execute(statement, {"day": day, "ids": chunk})
 
 
 if record_daily_counts not in ticket_service.after_change_hooks:

@@ -1,8 +1,9 @@
 """Topics: categories of tickets, unique by name ignoring case, with a default "General"."""
 
-from sqlalchemy import func, literal
+from sqlalchemy import bindparam, func, literal, select
 from sqlalchemy.exc import IntegrityError
 
+from ticketer import database
 from ticketer.errors import NotFound, PermissionDenied, ValidationError
 from ticketer.extensions import db
 from ticketer.models import Topic, User
@@ -81,6 +82,25 @@ def rename_topic(topic_id: int, name: str, *, by: User | None) -> Topic:
     topic.name = check_topic_name(name, topic_id=topic_id)
     db.session.flush()
     return topic
+
+
+_TOPICS = Topic.__table__
+_ID_AND_NAME_BY_NAME = select(_TOPICS.c.id, _TOPICS.c.name).where(
+    func.lower(_TOPICS.c.name) == func.lower(bindparam("name"))
+)
+_DEFAULT_ID_AND_NAME = select(_TOPICS.c.id, _TOPICS.c.name).where(_TOPICS.c.is_default.is_(True))
+
+
+def topic_id_and_name(name: str | None) -> tuple[int, str]:
+    """get_or_create_topic() as (id, name): one prebuilt query when the topic exists (every API open)."""
+    if name is None or not name.strip():
+        row = database.execute(_DEFAULT_ID_AND_NAME).first()
+    else:
+        row = database.execute(_ID_AND_NAME_BY_NAME, {"name": _clean_name(name)}).first()
+    if row is None:
+        topic = get_or_create_topic(name)
+        return topic.id, topic.name
+    return row.id, row.name
 
 
 def get_or_create_topic(name: str | None) -> Topic:
