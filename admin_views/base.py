@@ -12,7 +12,8 @@ from ticketer.roles import Capability
 
 
 def user_can(capability: Capability | None) -> bool:
-    return bool(current_user.is_authenticated and (capability is None or current_user.can(capability)))
+    user = current_user._get_current_object()  # once: a page's menu asks a dozen times
+    return bool(user.is_authenticated and (capability is None or user.can(capability)))
 
 
 class SecuredMixin:
@@ -27,6 +28,16 @@ class SecuredMixin:
         if not current_user.is_authenticated:
             return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
         abort(403)
+
+    def get_url(self, endpoint: str, **kwargs) -> str:
+        """Flask-Admin's layout links a dozen static files: their URLs don't change, so built once."""
+        if not endpoint.endswith(".static"):
+            return super().get_url(endpoint, **kwargs)
+        key = (endpoint, request.script_root, tuple(sorted(kwargs.items())))
+        urls = self.__dict__.setdefault("_static_urls", {})
+        if key not in urls:
+            urls[key] = super().get_url(endpoint, **kwargs)
+        return urls[key]
 
 
 class SecuredView(SecuredMixin, BaseView):

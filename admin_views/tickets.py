@@ -50,9 +50,9 @@ def time_tag(moment: datetime | None) -> Markup:
     """A UTC moment as <time> (the `when` macro and `|time_tag`); a function, as a list page shows 100."""
     if not moment:
         return Markup("")
-    return Markup('<time datetime="{}" title="{}">{}</time>').format(
-        moment.isoformat(), moment.strftime("%Y-%m-%d %H:%M UTC"), moment.strftime("%b %d, %H:%M")
-    )
+    # Digits, letters and punctuation of a date only: nothing to escape (and Markup.format costs 10x).
+    stamp, title, shown = moment.isoformat(), f"{moment:%Y-%m-%d %H:%M UTC}", f"{moment:%b %d, %H:%M}"
+    return Markup(f'<time datetime="{stamp}" title="{title}">{shown}</time>')
 
 
 # Any uuid: the rows' links to their tickets differ only by it (see `_detail_urls`).
@@ -117,7 +117,7 @@ class TicketsView(SecuredView):
             columns.append(available.scalar_subquery().label("available"))
         if can_bulk:
             columns.append(ticket_lists.matching_count_query(ticket_filter, current_user).label("matching"))
-        row = db.session.execute(select(*columns), ticket_lists.folder_count_params(current_user)).one()
+        row = ticket_lists.run_select(select(*columns), ticket_lists.folder_count_params(current_user)).one()
         values = row._mapping
         return {
             "counts": ticket_lists.folder_counts_of(row),

@@ -19,6 +19,13 @@ STATUSES = (TicketStatus.OPEN.value, TicketStatus.CLOSED.value)
 SEARCH_MAX_LENGTH = 200
 
 
+def run_select(statement, params: dict | None = None):
+    """Run a Core SELECT on the session's connection, in its transaction, without the ORM layer:
+    about 100 us less a statement (a list page runs five)."""
+    db.session.flush()  # what the session's autoflush would do first
+    return db.session.connection().execute(statement, params)
+
+
 @dataclass
 class TicketFilter:
     """A folder (mine / unassigned / all), a status, and optional search, topic and assignee."""
@@ -89,7 +96,7 @@ def _prefix_matches(query: str):
 
 def _search_mode(query: str) -> str:
     """ "prefix" when some contact's name or URN starts with the query (one index seek), else "inside"."""
-    found = db.session.execute(select(literal(1)).where(exists(_prefix_matches(query)))).first()
+    found = run_select(select(literal(1)).where(exists(_prefix_matches(query)))).first()
     return "prefix" if found is not None else "inside"
 
 
@@ -184,7 +191,7 @@ def folder_counts_of(row) -> dict[str, dict[str, int]]:
 
 def folder_counts(user: User) -> dict[str, dict[str, int]]:
     """{folder: {status: count}} for Mine, Unassigned and All, from the maintained counts (one small query)."""
-    return folder_counts_of(db.session.execute(_FOLDER_COUNTS, folder_count_params(user)).one())
+    return folder_counts_of(run_select(_FOLDER_COUNTS, folder_count_params(user)).one())
 
 
 def matching_count_query(ticket_filter: TicketFilter, user: User):
@@ -331,7 +338,7 @@ def list_tickets(
 
     def fetch() -> list:
         stmt = _ROWS.where(*filter_conditions(ticket_filter, user), *keyset).order_by(*order).limit(limit + 1)
-        return list(db.session.execute(stmt))
+        return list(run_select(stmt))
 
     if ticket_filter.query and ticket_filter.search_mode is None:
         # Rows found by prefix prove that something starts with the query: no separate check.
@@ -379,9 +386,9 @@ _TOPIC_CHOICES = select(Topic.id, Topic.name).order_by(Topic.name)
 
 def assignee_choices() -> list:
     """`assignable_users()` as light rows (id, display_name, role), for the list page's filters."""
-    return list(db.session.execute(_ASSIGNEE_CHOICES))
+    return list(run_select(_ASSIGNEE_CHOICES))
 
 
 def topic_choices() -> list:
     """Every topic as a light row (id, name), by name."""
-    return list(db.session.execute(_TOPIC_CHOICES))
+    return list(run_select(_TOPIC_CHOICES))
