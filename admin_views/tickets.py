@@ -165,8 +165,11 @@ class TicketsView(SecuredView):
 
     @expose("/counts.json")
     def counts(self):
-        counts = ticket_lists.folder_counts(current_user)
-        counts["overdue"] = {"open": db.session.scalar(select(sla_service.overdue_count_query()))}
+        """The folder badges' figures, refreshed by the page every 20 s: one query."""
+        columns = [*ticket_lists.FOLDER_COUNT_COLUMNS, sla_service.overdue_count_query().label("overdue")]
+        row = ticket_lists.run_select(select(*columns), ticket_lists.folder_count_params(current_user)).one()
+        counts = ticket_lists.folder_counts_of(row)
+        counts["overdue"] = {"open": int(row.overdue or 0)}
         return jsonify(counts)
 
     # --- bulk actions on many tickets (supervisors and admins) ----------------------------------

@@ -104,6 +104,10 @@ def test_list_runs_a_fixed_number_of_queries(db, client, login_as, count_queries
     assert len(ticket_uuids(client.get("/admin/tickets/?folder=all").data)) == 43
     assert len(many) == len(few)
     assert len(many) <= 6
+    db.session.expire_all()
+    with count_queries() as counts:
+        assert client.get("/admin/tickets/counts.json").json["mine"] == {"open": 43, "closed": 0}
+    assert len(counts) <= 2  # the signed-in user, then every figure
 
 
 def test_a_search_found_by_prefix_costs_no_extra_query(db, client, login_as, count_queries):
