@@ -1,6 +1,9 @@
 """Engine set-up that depends on the database: SQLite pragmas and how transactions begin."""
 
+import fcntl
+import os
 import sqlite3
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -39,6 +42,8 @@ def end_read_only(token) -> None:
 def _sqlite_on_connect(dbapi_connection, connection_record) -> None:
     if not isinstance(dbapi_connection, sqlite3.Connection):
         return
+    if isinstance(dbapi_connection, WriterQueueConnection):
+        dbapi_connection.lock_path = connection_record.info.get("sqlite_lock_path")
     # Let SQLAlchemy emit BEGIN itself (below) so savepoints and locking behave.
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
@@ -49,10 +54,89 @@ def _sqlite_on_connect(dbapi_connection, connection_record) -> None:
     cursor.close()
 
 
+# --- writers queue on a file lock --------------------------------------------------------------
+# SQLite lets one transaction write at a time; a writer that finds the database locked sleeps and
+# retries (1, 2, 5, 10, 15 ms ...), so two web workers writing in turn spend much of their time
+# asleep. Before BEGIN IMMEDIATE a connection takes an OS lock (flock) on a file beside the
+# database instead: the next writer wakes the moment the previous one commits or rolls back.
+# SQLite's own lock still decides; the file lock only orders the waiting.
+
+_writes_in_thread = threading.local()
+
+
+class WriterQueueConnection(sqlite3.Connection):
+    """A sqlite3 connection whose write transactions queue on `<database>-writers.lock`."""
+
+    lock_path: str | None = None
+    _lock_fd: int | None = None
+    _holding = False
+
+    def queue_for_write(self) -> None:
+        if self.lock_path is None or self._holding:
+            return
+        if getattr(_writes_in_thread, "count", 0):
+            # This thread already writes through another connection: waiting on the file lock
+            # would wait for itself; SQLite's busy timeout handles this rare case as before.
+            return
+        if self._lock_fd is None:
+            self._lock_fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
+        self._holding = True
+        _writes_in_thread.count = 1
+
+    def done_writing(self) -> None:
+        if self._holding:
+            self._holding = False
+            _writes_in_thread.count = 0
+            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+
+    def commit(self) -> None:
+        try:
+            super().commit()
+        finally:
+            self.done_writing()
+
+    def rollback(self) -> None:
+        try:
+            super().rollback()
+        finally:
+            self.done_writing()
+
+    def close(self) -> None:
+        try:
+            super().close()
+        finally:
+            self.done_writing()
+            if self._lock_fd is not None:
+                os.close(self._lock_fd)
+                self._lock_fd = None
+
+
+@event.listens_for(Engine, "do_connect")
+def _sqlite_writer_queue(dialect, connection_record, cargs, cparams) -> None:
+    if dialect.name != "sqlite":
+        return
+    database = cargs[0] if cargs else cparams.get("database")
+    if database and database != ":memory:" and not str(database).startswith("file:"):
+        cparams["factory"] = WriterQueueConnection
+        connection_record.info["sqlite_lock_path"] = f"{database}-writers.lock"
+
+
 @event.listens_for(Engine, "begin")
 def _sqlite_on_begin(connection) -> None:
     if connection.dialect.name == "sqlite":
-        connection.exec_driver_sql("BEGIN IMMEDIATE" if _may_write.get() else "BEGIN")
+        if _may_write.get():
+            dbapi_connection = connection.connection.driver_connection
+            if isinstance(dbapi_connection, WriterQueueConnection):
+                dbapi_connection.queue_for_write()
+            try:
+                connection.exec_driver_sql("BEGIN IMMEDIATE")
+            except Exception:
+                if isinstance(dbapi_connection, WriterQueueConnection):
+                    dbapi_connection.done_writing()
+                raise
+        else:
+            connection.exec_driver_sql("BEGIN")
 
 
 # --- prebuilt statements for hot paths -------------------------------------------------------
