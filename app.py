@@ -26,6 +26,11 @@ def create_app(config: object | None = None) -> Flask:
         app.config["SECRET_KEY"] = secrets.token_hex(32)
     Path(app.instance_path).mkdir(exist_ok=True)
 
+    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+        # A file database never drops the connection: no "SELECT 1" before every checkout.
+        options = dict(app.config.get("SQLALCHEMY_ENGINE_OPTIONS") or {})
+        options["pool_pre_ping"] = False
+        app.config["SQLALCHEMY_ENGINE_OPTIONS"] = options
     db.init_app(app)
     migrate.init_app(app, db, directory=str(BASE_DIR / "migrations"), render_as_batch=True, compare_type=True)
     csrf.init_app(app)
@@ -36,7 +41,7 @@ def create_app(config: object | None = None) -> Flask:
     from admin_views.auth import bp as auth_bp
     from ticketer import cli
     from ticketer.api import init_api
-    from ticketer.services import assignment, sla  # noqa: F401  (register their ticket hooks)
+    from ticketer.services import assignment, flows, folder_counts, reports, sla  # noqa: F401  (their ticket hooks)
 
     app.register_blueprint(auth_bp)
     init_admin(app)
