@@ -146,3 +146,24 @@ def test_statement_listeners_see_prebuilt_statements(db, count_queries):
     with count_queries() as queries:
         database.execute(statement, {"uuid": "nobody"})
     assert len(queries) == 1 and "FROM contacts" in queries[0]
+
+
+def test_the_write_ahead_log_is_copied_back_every_so_many_writes_outside_the_lock(sqlite_engine, monkeypatch):
+    monkeypatch.setattr(database, "CHECKPOINT_EVERY", 3)
+    checkpoints: list[bool] = []  # for each checkpoint: was the writers' lock free meanwhile?
+
+    def trace(statement: str) -> None:
+        if "wal_checkpoint" in statement:
+            checkpoints.append(_lock_is_free(sqlite_engine))
+
+    with sqlite_engine.connect() as connection:
+        connection.connection.driver_connection._writes = 0  # a pooled connection may have written before
+        connection.connection.driver_connection.set_trace_callback(trace)
+        for _ in range(2):
+            with connection.begin():
+                connection.execute(text("UPDATE topics SET name = name"))
+        assert checkpoints == []
+        with connection.begin():
+            connection.execute(text("UPDATE topics SET name = name"))
+        assert checkpoints == [True]
+        connection.connection.driver_connection.set_trace_callback(None)

@@ -53,6 +53,8 @@ def _sqlite_on_connect(dbapi_connection, connection_record) -> None:
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=30000")
+    if isinstance(dbapi_connection, WriterQueueConnection):
+        cursor.execute(f"PRAGMA wal_autocheckpoint={AUTO_CHECKPOINT_PAGES}")
     cursor.close()
 
 
@@ -66,12 +68,19 @@ def _sqlite_on_connect(dbapi_connection, connection_record) -> None:
 _writes_in_thread = threading.local()
 
 
+# Write transactions per connection between checkpoints of the write-ahead log (see below);
+# SQLite's automatic checkpoint stays as a backstop for connections that rarely write.
+CHECKPOINT_EVERY = 200
+AUTO_CHECKPOINT_PAGES = 10_000
+
+
 class WriterQueueConnection(sqlite3.Connection):
     """A sqlite3 connection whose write transactions queue on `<database>-writers.lock`."""
 
     lock_path: str | None = None
     _lock_fd: int | None = None
     _holding = False
+    _writes = 0  # write transactions since the last checkpoint
 
     def queue_for_write(self) -> None:
         if self.lock_path is None or self._holding:
@@ -93,10 +102,24 @@ class WriterQueueConnection(sqlite3.Connection):
             fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
 
     def commit(self) -> None:
+        wrote = self._holding
         try:
             super().commit()
         finally:
             self.done_writing()
+        if wrote:
+            self._checkpoint_now_and_then()
+
+    def _checkpoint_now_and_then(self) -> None:
+        # Copy the write-ahead log into the database after the writers' lock is given back, so the
+        # next writer doesn't wait for it (SQLite's own automatic checkpoint runs inside commit).
+        self._writes += 1
+        if self._writes >= CHECKPOINT_EVERY:
+            self._writes = 0
+            try:
+                super().execute("PRAGMA wal_checkpoint(PASSIVE)")
+            except sqlite3.Error:
+                pass  # another checkpoint is running: it does the same work
 
     def rollback(self) -> None:
         try:
