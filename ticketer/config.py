@@ -40,7 +40,7 @@ class Config:
         self.PUBLIC_URL = env.get("PUBLIC_URL", "http://127.0.0.1:5000").rstrip("/")
         self.TICKETS_PER_PAGE = _int("TICKETS_PER_PAGE", 50)
         # Dispatcher of flow starts and outgoing messages (`flask --app app scheduler`).
-        self.DISPATCH_INTERVAL_SECONDS = float(env.get("DISPATCH_INTERVAL_SECONDS") or 2)
+        self.DISPATCH_INTERVAL_SECONDS = float(env.get("DISPATCH_INTERVAL_SECONDS") or 1)
         # Supervisor jobs (hand out the auto-assignment backlog, mark SLA breaches): every N seconds.
         self.SUPERVISION_INTERVAL_SECONDS = float(env.get("SUPERVISION_INTERVAL_SECONDS") or 60)
         self.DISPATCH_BATCH_SIZE = _int("DISPATCH_BATCH_SIZE", 50)

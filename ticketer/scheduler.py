@@ -35,7 +35,7 @@ def build_scheduler(app: Flask, scheduler_class: type[BaseScheduler] = BlockingS
     scheduler.add_job(
         jobs.dispatch_due,
         "interval",
-        seconds=float(app.config.get("DISPATCH_INTERVAL_SECONDS", 2)),
+        seconds=float(app.config.get("DISPATCH_INTERVAL_SECONDS", 1)),
         id=DISPATCH_JOB_ID,
         name="Send due flow starts and outgoing messages",
         replace_existing=True,
@@ -81,7 +81,7 @@ def run(app: Flask) -> None:
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     click.echo(
-        f"Scheduler started (UTC): job {DISPATCH_JOB_ID!r} every {app.config.get('DISPATCH_INTERVAL_SECONDS', 2)} s."
+        f"Scheduler started (UTC): job {DISPATCH_JOB_ID!r} every {app.config.get('DISPATCH_INTERVAL_SECONDS', 1)} s."
     )
     scheduler.start()
     click.echo("Scheduler stopped.")
