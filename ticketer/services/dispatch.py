@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, select, union_all, update
 from sqlalchemy.orm import selectinload
 
 from ticketer import expressions
@@ -72,9 +72,18 @@ def _on_postgres() -> bool:
     return db.session.get_bind().dialect.name == "postgresql"
 
 
-def _claim(model, due, stale, limit: int, now: datetime) -> list[int]:
+def _ready(model, conditions: list):
+    """Ids of the rows meeting any of `conditions`, each a plain AND that an index answers.
+
+    One SELECT per condition, not an OR: SQLite reads the whole table for an OR whose parts it
+    can't each answer from an index (the message claim scanned 6M messages, ~1-3 s, every run).
+    """
+    return union_all(*(select(model.id).where(condition) for condition in conditions))
+
+
+def _claim(model, conditions: list, limit: int, now: datetime) -> list[int]:
     """Mark up to `limit` due rows `sending` (attempts + 1) and return their ids; caller commits."""
-    query = select(model.id).where(or_(due, stale)).order_by(model.id).limit(limit)
+    query = select(model.id).where(model.id.in_(_ready(model, conditions))).order_by(model.id).limit(limit)
     if _on_postgres():
         query = query.with_for_update(skip_locked=True)
     ids = list(db.session.execute(query).scalars())
@@ -356,8 +365,10 @@ def dispatch_starts(settings: Settings, report: Report, should_stop: Callable[[]
     stale_before = now - timedelta(seconds=settings.reclaim_after_seconds)
     ids = _claim(
         FlowStart,
-        and_(FlowStart.status == DeliveryStatus.PENDING, FlowStart.next_attempt_on <= now),
-        and_(FlowStart.status == DeliveryStatus.SENDING, FlowStart.claimed_on < stale_before),
+        [
+            and_(FlowStart.status == DeliveryStatus.PENDING, FlowStart.next_attempt_on <= now),
+            and_(FlowStart.status == DeliveryStatus.SENDING, FlowStart.claimed_on < stale_before),
+        ],
         settings.batch_size,
         now,
     )
@@ -384,28 +395,30 @@ def dispatch_messages(settings: Settings, report: Report, should_stop: Callable[
     marked sent at once. Returns how many were claimed.
     """
     now = utcnow()
-    due = and_(
-        Message.direction == Message.Direction.OUT,
-        Message.status == Message.Status.QUEUED,
-        or_(Message.next_attempt_on.is_(None), Message.next_attempt_on <= now),
-    )
-    stale = and_(
-        Message.direction == Message.Direction.OUT,
-        Message.status == Message.Status.SENDING,
-        Message.claimed_on < now - timedelta(seconds=settings.reclaim_after_seconds),
-    )
+    outgoing = Message.direction == Message.Direction.OUT
+    ready = [
+        # queued, and due now (no next attempt set means at once) ...
+        and_(Message.status == Message.Status.QUEUED, Message.next_attempt_on.is_(None), outgoing),
+        and_(Message.status == Message.Status.QUEUED, Message.next_attempt_on <= now, outgoing),
+        # ... or claimed by a dispatcher that died before recording the outcome
+        and_(
+            Message.status == Message.Status.SENDING,
+            Message.claimed_on < now - timedelta(seconds=settings.reclaim_after_seconds),
+            outgoing,
+        ),
+    ]
     flow = db.session.execute(select(Flow).where(Flow.sends_replies.is_(True)).limit(1)).scalar_one_or_none()
     if flow is None or flow.engine == FlowEngine.BUILTIN:
         result = db.session.execute(
             update(Message)
-            .where(or_(due, stale))
+            .where(Message.id.in_(_ready(Message, ready)))
             .values(status=Message.Status.SENT.value, claimed_on=None, last_error=None)
             .execution_options(synchronize_session=False)
         )
         db.session.commit()
         report.sent += max(result.rowcount or 0, 0)
         return 0
-    ids = _claim(Message, due, stale, settings.batch_size, now)
+    ids = _claim(Message, ready, settings.batch_size, now)
     work = _load_messages(ids, flow) if ids else []
     db.session.commit()
     for item in work:
