@@ -1,4 +1,5 @@
-"""Engine set-up that depends on the database: SQLite pragmas and how transactions begin."""
+"""Engine set-up that depends on the database: SQLite pragmas, how transactions begin, the SQLite
+writers' queue and checkpoints, and prebuilt statements for hot paths."""
 
 import fcntl
 import os
