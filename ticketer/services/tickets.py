@@ -235,16 +235,34 @@ def _add_event(ticket_id: int, kind: str, by_id: int | None, now: datetime, **va
     )
 
 
-def open_ticket(*, contact_id: int, **options: Any) -> tuple[Ticket, bool]:
+def open_ticket(
+    *,
+    contact_id: int,
+    topic_name: str | None = None,
+    body: str | None = "",
+    results: Mapping | None = None,
+    assignee_id: int | None = None,
+    opened_by: User | None = None,
+    flow_uuid: str | None = None,
+    flow_name: str | None = None,
+) -> tuple[Ticket, bool]:
     """Open a ticket for a contact, or return their open one with the body added as a note.
 
-    Returns (ticket, created). Options: topic_name, body, results, assignee_id, opened_by,
-    flow_uuid, flow_name. The body may hold expressions (@results.x, @contact.name, ...),
+    Returns (ticket, created). The body may hold expressions (@results.x, @contact.name, ...),
     evaluated here against the results and the contact. One open ticket per contact holds even
     under concurrent calls: the database's partial unique index decides, and the loser's body is
     added to the winner's ticket.
     """
-    ticket_id, created = open_ticket_for(contact_service.contact_row(contact_id), **options)
+    ticket_id, created = open_ticket_for(
+        contact_service.contact_row(contact_id),
+        topic_name=topic_name,
+        body=body,
+        results=results,
+        assignee_id=assignee_id,
+        opened_by=opened_by,
+        flow_uuid=flow_uuid,
+        flow_name=flow_name,
+    )
     return get_ticket(ticket_id), created
 
 
