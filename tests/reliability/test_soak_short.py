@@ -12,7 +12,7 @@ from tests.conftest import on_postgres
 def test_short_soak_with_kills_loses_nothing(tmp_path):
     lines: list[str] = []
     figures = soak.soak(
-        seconds=6,
+        seconds=10,
         concurrency=4,
         workers=2,
         kill=True,
