@@ -8,14 +8,13 @@ import threading
 import uuid
 
 import pytest
-from sqlalchemy import bindparam, insert, select, text
-from sqlalchemy.exc import IntegrityError, NoResultFound
+from sqlalchemy import insert, text
+from sqlalchemy.exc import IntegrityError
 
-from tests.factories import make_ticket
 from ticketer import database
 from ticketer.clock import utcnow
 from ticketer.database import WriterQueueConnection, read_only_transactions
-from ticketer.models import Contact, ContactURN, Ticket
+from ticketer.models import Contact, ContactURN
 
 
 @pytest.fixture
@@ -94,25 +93,7 @@ def test_a_thread_writing_on_two_connections_does_not_wait_for_itself(sqlite_eng
     assert _lock_is_free(sqlite_engine)
 
 
-# --- prebuilt statements: the same answers as SQLAlchemy's own execution ------------------------
-
-
-def test_a_prebuilt_select_returns_what_sqlalchemy_returns_typed_alike(db):
-    ticket_ids = [make_ticket(body=f"Ticket {n}", results={"n": n}).id for n in range(3)]
-    tickets = Ticket.__table__
-    statement = (
-        select(tickets.c.id, tickets.c.opened_on, tickets.c.results, tickets.c.status)
-        .where(tickets.c.id.in_(bindparam("ids", expanding=True)), tickets.c.status == "open")
-        .order_by(tickets.c.id)
-    )
-    expected = db.session.connection().execute(statement, {"ids": ticket_ids}).all()
-    rows = database.execute(statement, {"ids": ticket_ids}).all()
-    assert [tuple(row) for row in rows] == [tuple(row) for row in expected]
-    assert rows[0].opened_on.tzinfo is not None  # UTCDateTime's processing applied
-    assert database.execute(statement, {"ids": ticket_ids[:1]}).scalar() == ticket_ids[0]
-    assert database.execute(statement, {"ids": [0]}).first() is None
-    with pytest.raises(NoResultFound):
-        database.execute(statement, {"ids": [0]}).one()
+# --- prebuilt statements (module constants run through the session) -----------------------------
 
 
 def test_a_prebuilt_insert_round_trips_json_and_times(db):
@@ -127,8 +108,8 @@ def test_a_prebuilt_insert_round_trips_json_and_times(db):
         "created_on": now,
         "modified_on": now,
     }
-    contact_id = database.execute(insert_contact, values).scalar()
-    assert database.execute(insert_contact, values).first() is None  # same uuid: skipped, no error
+    contact_id = db.session.execute(insert_contact, values).scalar()
+    assert db.session.execute(insert_contact, values).first() is None  # same uuid: skipped, no error
     contact = db.session.get(Contact, contact_id)
     assert contact.fields == {"city": "Quito"} and contact.created_on == now
 
@@ -137,15 +118,8 @@ def test_a_prebuilt_statement_that_breaks_a_constraint_raises_sqlalchemys_error(
     urns = ContactURN.__table__
     statement = insert(urns).values(**database.bound(urns, "contact_id", "identity", "scheme", "path"))
     with pytest.raises(IntegrityError):
-        database.execute(statement, {"contact_id": 999999, "identity": "tel:+1", "scheme": "tel", "path": "+1"})
+        db.session.execute(statement, {"contact_id": 999999, "identity": "tel:+1", "scheme": "tel", "path": "+1"})
     db.session.rollback()
-
-
-def test_statement_listeners_see_prebuilt_statements(db, count_queries):
-    statement = select(Contact.__table__.c.id).where(Contact.__table__.c.uuid == bindparam("uuid"))
-    with count_queries() as queries:
-        database.execute(statement, {"uuid": "nobody"})
-    assert len(queries) == 1 and "FROM contacts" in queries[0]
 
 
 def test_the_write_ahead_log_is_copied_back_every_so_many_writes_outside_the_lock(sqlite_engine, monkeypatch):

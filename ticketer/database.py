@@ -1,20 +1,16 @@
 """Engine set-up that depends on the database: SQLite pragmas, how transactions begin, the SQLite
-writers' queue and checkpoints, and prebuilt statements for hot paths."""
+writers' queue and checkpoints, and helpers to build prebuilt statements for hot paths."""
 
 import fcntl
 import os
 import sqlite3
 import threading
-from collections import namedtuple
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import Any
 
 from sqlalchemy import BindParameter, Table, TextClause, bindparam, event, text
-from sqlalchemy.engine import Connection, CursorResult, Engine
-from sqlalchemy.exc import ArgumentError, DBAPIError, MultipleResultsFound, NoResultFound
-from sqlalchemy.sql.expression import Executable
+from sqlalchemy.engine import Engine
 
 # Whether the current SQLite transaction may write. Reads (GET pages, exports) begin DEFERRED and
 # never block writers; anything else begins IMMEDIATE: a deferred transaction that reads and then
@@ -165,142 +161,9 @@ def _sqlite_on_begin(connection) -> None:
             connection.exec_driver_sql("BEGIN")
 
 
-# --- prebuilt statements for hot paths -------------------------------------------------------
-# Opening a ticket from a flow runs a dozen statements, hundreds of times a second. Built once at
-# import (module constants) and compiled once, each runs on SQLite straight on the sqlite3 cursor
-# of the session's connection, with the columns' own SQLAlchemy type processing: SQLAlchemy's
-# per-execution bookkeeping costs several times the statement itself here. Other databases take
-# SQLAlchemy's ordinary path.
-
-_CONNECTION = "ticketer.connection"
-_plans: dict[int, tuple[Executable, "_Plan"]] = {}
-_MAX_PLANS = 500  # prebuilt statements are module constants; a few dozen exist
-
-
-class Rows:
-    """The rows a prebuilt statement returned (the parts of SQLAlchemy's Result the callers use)."""
-
-    __slots__ = ("_rows",)
-
-    def __init__(self, rows: list):
-        self._rows = rows
-
-    def __iter__(self):
-        return iter(self._rows)
-
-    def all(self) -> list:
-        return self._rows
-
-    def first(self):
-        return self._rows[0] if self._rows else None
-
-    def one(self):
-        if len(self._rows) != 1:
-            raise NoResultFound("No row was found") if not self._rows else MultipleResultsFound("Several rows")
-        return self._rows[0]
-
-    def scalar(self):
-        return self._rows[0][0] if self._rows else None
-
-    def scalars(self) -> list:
-        return [row[0] for row in self._rows]
-
-
-class _Plan:
-    """A statement compiled for SQLite, with its parameters' and columns' type processing."""
-
-    def __init__(self, statement: Executable, dialect) -> None:
-        compiled = statement.compile(dialect=dialect)
-        self.sql = compiled.string
-        self.names = list(compiled.positiontup or ())
-        binds = [compiled.binds[name] for name in self.names]
-        self.expanding = [bind.expanding for bind in binds]
-        self.expanding_names = [bind.key for bind in binds if bind.expanding]
-        self.required = [bind.required for bind in binds]
-        self.fixed = [bind.effective_value for bind in binds]
-        self.bind_processors = [bind.type._cached_bind_processor(dialect) for bind in binds]
-        columns = compiled._result_columns
-        self.result_processors = [column[3]._cached_result_processor(dialect, None) for column in columns]
-        self.row = namedtuple("Row", [column[0] for column in columns], rename=True) if columns else None
-        self._expanded_sql: dict[tuple[int, ...], str] = {}
-
-    def parameters(self, params: dict[str, Any]) -> tuple[str, list] | None:
-        """The SQL and its positional values; None when SQLAlchemy must render it (an empty IN list)."""
-        values: list = []
-        lengths: list[int] = []
-        for name, expanding, required, fixed, process in zip(
-            self.names, self.expanding, self.required, self.fixed, self.bind_processors, strict=True
-        ):
-            if name in params:
-                value = params[name]
-            elif required:
-                raise ArgumentError(f"A value is required for bind parameter {name!r}")
-            else:
-                value = fixed
-            if expanding:
-                if not value:
-                    return None
-                lengths.append(len(value))
-                values.extend([process(item) for item in value] if process else value)
-            else:
-                values.append(process(value) if process else value)
-        if not lengths:
-            return self.sql, values
-        key = tuple(lengths)
-        sql = self._expanded_sql.get(key)
-        if sql is None:
-            sql = self.sql
-            for name, length in zip(self.expanding_names, lengths, strict=True):
-                sql = sql.replace(f"__[POSTCOMPILE_{name}]", ", ".join("?" * length))
-            self._expanded_sql[key] = sql
-        return sql, values
-
-    def rows(self, cursor) -> list:
-        if self.row is None:
-            return []
-        processors = self.result_processors
-        return [
-            self.row(*(p(v) if p else v for p, v in zip(processors, raw, strict=True))) for raw in cursor.fetchall()
-        ]
-
-
-def connection() -> Connection:
-    """The session's connection for the current transaction (beginning it), remembered until it ends."""
-    from ticketer.extensions import db
-
-    session = db.session()
-    conn = session.info.get(_CONNECTION)
-    if conn is None or conn.closed or conn.invalidated:
-        conn = session.connection()
-        session.info[_CONNECTION] = conn
-    return conn
-
-
-def execute(statement: Executable, params: dict[str, Any] | None = None) -> Rows | CursorResult:
-    """Run a prebuilt Core statement inside the session's transaction (see above)."""
-    conn = connection()
-    if conn.dialect.name != "sqlite":
-        return conn.execute(statement, params)
-    entry = _plans.get(id(statement))
-    if entry is None or entry[0] is not statement:
-        if len(_plans) >= _MAX_PLANS:
-            return conn.execute(statement, params)
-        entry = _plans[id(statement)] = (statement, _Plan(statement, conn.dialect))
-    plan = entry[1]
-    prepared = plan.parameters(params or {})
-    if prepared is None:
-        return conn.execute(statement, params)
-    sql, values = prepared
-    cursor = conn.connection.driver_connection.cursor()
-    try:
-        for listener in conn.dispatch.before_cursor_execute:  # e.g. the tests' statement counter
-            listener(conn, cursor, sql, values, None, False)
-        cursor.execute(sql, values)
-        return Rows(plan.rows(cursor))
-    except sqlite3.Error as error:
-        raise DBAPIError.instance(sql, values, error, sqlite3.Error) from error
-    finally:
-        cursor.close()
+# --- helpers for prebuilt statements ----------------------------------------------------------
+# Hot paths build their Core statements once, at import; SQLAlchemy's compiled cache keeps running
+# them cheap.
 
 
 def bound(table: Table, *names: str) -> dict[str, BindParameter]:

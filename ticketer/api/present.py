@@ -2,7 +2,7 @@
 
 from sqlalchemy import bindparam, select
 
-from ticketer import database
+from ticketer.extensions import db
 from ticketer.models import Contact, Message, Ticket, Topic, User
 
 
@@ -80,7 +80,7 @@ _TICKET_BY_ID = (
 
 def ticket_by_id(ticket_id: int) -> dict:
     """ticket() read with one prebuilt query, without loading models."""
-    row = database.execute(_TICKET_BY_ID, {"id": ticket_id}).one()
+    row = db.session.execute(_TICKET_BY_ID, {"id": ticket_id}).one()
     return _ticket(
         row,
         {"uuid": row.contact_uuid, "name": row.contact_name},

@@ -16,7 +16,6 @@ from datetime import datetime
 
 from sqlalchemy import bindparam, delete, func, select
 
-from ticketer import database
 from ticketer.clock import utcnow
 from ticketer.errors import NotFound, PermissionDenied, ValidationError
 from ticketer.extensions import db
@@ -345,7 +344,7 @@ def _on_ticket_change(kind: str, ticket_ids: list[int], by_id: int | None, now: 
         return
     waiting: dict[int, list[int]] = {}
     for chunk in ticket_service._chunks(ticket_ids):
-        for topic_id, ticket_id in database.execute(_WAITING, {"ids": chunk}):
+        for topic_id, ticket_id in db.session.execute(_WAITING, {"ids": chunk}):
             waiting.setdefault(topic_id, []).append(ticket_id)
     if not waiting:
         return

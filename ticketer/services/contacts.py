@@ -109,11 +109,11 @@ _INSERT_URN = database.insert_skipping_conflicts(
 
 def _find(contact_uuid: str | None, identities: list[str]):
     if contact_uuid:
-        row = database.execute(_BY_UUID, {"uuid": contact_uuid}).first()
+        row = db.session.execute(_BY_UUID, {"uuid": contact_uuid}).first()
         if row is not None:
             return row
     if identities:
-        return database.execute(_BY_URN, {"identities": identities}).first()
+        return db.session.execute(_BY_URN, {"identities": identities}).first()
     return None
 
 
@@ -121,20 +121,20 @@ def _add_urns(contact_id: int, parsed: list[tuple[str, str, str]]) -> list[str]:
     """Add these URNs to the contact; returns those that another contact holds."""
     taken = []
     for identity, scheme, path in parsed:
-        added = database.execute(
+        added = db.session.execute(
             _INSERT_URN, {"contact_id": contact_id, "identity": identity, "scheme": scheme, "path": path}
         ).first()
-        if added is None and database.execute(_URN_OWNER, {"identity": identity}).scalar() != contact_id:
+        if added is None and db.session.execute(_URN_OWNER, {"identity": identity}).scalar() != contact_id:
             taken.append(identity)
     return taken
 
 
 def contact_row(contact_id: int) -> ContactRow:
     """The contact as opening a ticket needs it, or NotFound."""
-    row = database.execute(_BY_ID, {"id": contact_id}).first()
+    row = db.session.execute(_BY_ID, {"id": contact_id}).first()
     if row is None:
         raise NotFound("That contact doesn't exist.")
-    urn = database.execute(_URNS_OF, {"id": contact_id}).scalar()
+    urn = db.session.execute(_URNS_OF, {"id": contact_id}).scalar()
     return ContactRow(*row, primary_urn=urn, created=False)
 
 
@@ -179,14 +179,14 @@ def upsert_contact_row(
         found = _find(uuid, identities)
         if found is None:
             values = {"uuid": uuid or new_uuid(), "name": name or "", "language": language or None}
-            contact_id = database.execute(
+            contact_id = db.session.execute(
                 _INSERT, {**values, "fields": cleaned_fields, "created_on": now, "modified_on": now}
             ).scalar()
             if contact_id is None:
                 continue  # a concurrent request made this contact (same uuid) first: update theirs
             if _add_urns(contact_id, parsed):
                 # ... or gave one of these URNs to a contact it made first: drop ours, update theirs.
-                database.execute(_DELETE, {"id": contact_id})
+                db.session.execute(_DELETE, {"id": contact_id})
                 continue
             primary = identities[0] if identities else None
             return ContactRow(
@@ -194,8 +194,8 @@ def upsert_contact_row(
             )
         merged = {**(found.fields or {}), **cleaned_fields}
         values = {"name": name or found.name, "language": language or found.language}
-        database.execute(_UPDATE, {"contact_id": found.id, **values, "fields": merged, "now": now})
-        known = list(database.execute(_URNS_OF, {"id": found.id}).scalars())
+        db.session.execute(_UPDATE, {"contact_id": found.id, **values, "fields": merged, "now": now})
+        known = list(db.session.execute(_URNS_OF, {"id": found.id}).scalars())
         if _add_urns(found.id, [urn for urn in parsed if urn[0] not in known]):
             raise ValidationError("One of these URNs belongs to another contact.", field="urns")
         _expire(Contact, found.id)

@@ -10,7 +10,6 @@ from datetime import datetime
 
 from sqlalchemy import bindparam, delete, func, insert, literal_column, select, text
 
-from ticketer import database
 from ticketer.extensions import db
 from ticketer.models import Ticket, TicketEvent
 from ticketer.models.folder_counts import NOBODY, TicketFolderCount
@@ -81,7 +80,7 @@ def count_folder_changes(kind: str, ticket_ids: list[int], acting_user_id: int |
     if statement is None:
         return
     for chunk in ticket_service._chunks(ticket_ids):
-        database.execute(statement, {"ids": chunk})
+        db.session.execute(statement, {"ids": chunk})
 
 
 if count_folder_changes not in ticket_service.after_change_hooks:

@@ -10,7 +10,6 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from flask import current_app
 from sqlalchemy import Column, Date, MetaData, Table, bindparam, delete, exists, func, insert, literal, select
 
-from ticketer import database
 from ticketer.extensions import db
 from ticketer.models import Ticket, TicketEvent, UTCDateTime
 from ticketer.models.reports import TicketDailyCount
@@ -66,7 +65,7 @@ def record_daily_counts(kind: str, ticket_ids: list[int], acting_user_id: int | 
         return
     day = local_day(now)
     for chunk in ticket_service._chunks(ticket_ids):
-        database.execute(statement, {"day": day, "ids": chunk})
+        db.session.execute(statement, {"day": day, "ids": chunk})
 
 
 if record_daily_counts not in ticket_service.after_change_hooks:

@@ -16,7 +16,6 @@ from flask import current_app, has_app_context
 from sqlalchemy import and_, bindparam, delete, exists, func, insert, literal, select, union, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from ticketer import database
 from ticketer.clock import utcnow
 from ticketer.errors import NotFound, PermissionDenied, ValidationError
 from ticketer.extensions import db
@@ -191,7 +190,7 @@ def refresh_deadlines(ticket_ids: Sequence[int], *, restarted_on: datetime | Non
     hours: BusinessHours | None = None
     for start in range(0, len(ids), ticket_service.CHUNK_SIZE):
         chunk = ids[start : start + ticket_service.CHUNK_SIZE]
-        rows = database.execute(_TARGETS_OF, {"ids": chunk}).all()
+        rows = db.session.execute(_TARGETS_OF, {"ids": chunk}).all()
         new_rows = []
         for target in rows:
             ticket_id, opened_on, first_reply_on = target.ticket_id, target.opened_on, target.first_reply_on

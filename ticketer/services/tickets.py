@@ -185,9 +185,11 @@ def open_ticket_for(
     by_id = _user_id(opened_by)
 
     # A contact made by this request has no tickets yet: no need to look for an open one.
-    existing_id = None if contact.created else database.execute(_OPEN_TICKET_ID_OF, {"contact_id": contact.id}).scalar()
+    existing_id = None
+    if not contact.created:
+        existing_id = db.session.execute(_OPEN_TICKET_ID_OF, {"contact_id": contact.id}).scalar()
     if existing_id is None:
-        ticket_id = database.execute(
+        ticket_id = db.session.execute(
             _INSERT_TICKET,
             {
                 "uuid": new_uuid(),
@@ -209,19 +211,19 @@ def open_ticket_for(
             _run_hooks(Kind.OPENED, [ticket_id], by_id, now)
             return ticket_id, True
         # A concurrent request opened the contact's ticket first: the body goes to that one.
-        existing_id = database.execute(_OPEN_TICKET_ID_OF, {"contact_id": contact.id}).scalar()
+        existing_id = db.session.execute(_OPEN_TICKET_ID_OF, {"contact_id": contact.id}).scalar()
         if existing_id is None:
             raise Conflict("The contact's tickets changed meanwhile; try again.")
     if rendered:
         _add_event(existing_id, Kind.NOTE_ADDED, by_id, now, note=rendered)
         _run_hooks(Kind.NOTE_ADDED, [existing_id], by_id, now)
-    database.execute(_TOUCH_TICKET, {"ticket_id": existing_id, "last_activity_on": now})
+    db.session.execute(_TOUCH_TICKET, {"ticket_id": existing_id, "last_activity_on": now})
     _expire_tickets([existing_id])
     return existing_id, False
 
 
 def _add_event(ticket_id: int, kind: str, by_id: int | None, now: datetime, **values: Any) -> None:
-    database.execute(
+    db.session.execute(
         _INSERT_EVENT,
         {
             "ticket_id": ticket_id,

@@ -3,7 +3,6 @@
 from sqlalchemy import bindparam, func, literal, select
 from sqlalchemy.exc import IntegrityError
 
-from ticketer import database
 from ticketer.errors import NotFound, PermissionDenied, ValidationError
 from ticketer.extensions import db
 from ticketer.models import Topic, User
@@ -94,9 +93,9 @@ _DEFAULT_ID_AND_NAME = select(_TOPICS.c.id, _TOPICS.c.name).where(_TOPICS.c.is_d
 def topic_id_and_name(name: str | None) -> tuple[int, str]:
     """get_or_create_topic() as (id, name): one prebuilt query when the topic exists (every API open)."""
     if name is None or not name.strip():
-        row = database.execute(_DEFAULT_ID_AND_NAME).first()
+        row = db.session.execute(_DEFAULT_ID_AND_NAME).first()
     else:
-        row = database.execute(_ID_AND_NAME_BY_NAME, {"name": _clean_name(name)}).first()
+        row = db.session.execute(_ID_AND_NAME_BY_NAME, {"name": _clean_name(name)}).first()
     if row is None:
         topic = get_or_create_topic(name)
         return topic.id, topic.name
