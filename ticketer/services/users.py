@@ -1,19 +1,23 @@
-"""People: creating users and signing in. (Invitations and role changes: see people.py.)"""
+"""Accounts: creating users, signing in, roles, deactivation, and changing one's password.
+
+(Invitations: invitations.py; password reset links: password_resets.py.)
+"""
 
 import re
 import secrets
 from datetime import timedelta
 
 from flask import current_app
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from ticketer.clock import utcnow
-from ticketer.errors import TooManyAttempts, ValidationError
+from ticketer.errors import Conflict, NotFound, PermissionDenied, TooManyAttempts, ValidationError
 from ticketer.extensions import db
-from ticketer.models import User
-from ticketer.models.people import SignInFailure
-from ticketer.roles import Role
+from ticketer.models import User, new_session_token
+from ticketer.models.people import PasswordReset, SignInFailure
+from ticketer.roles import Capability, Role
+from ticketer.services import tickets as ticket_service
 
 PASSWORD_MIN_LENGTH = 10
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$")
@@ -125,4 +129,115 @@ def authenticate(email: str, password: str, *, address: str | None = None) -> Us
         return None
     db.session.execute(delete(SignInFailure).where(SignInFailure.email == key))
     user.last_login_on = utcnow()
+    return user
+
+
+def require_admin(by: User) -> None:
+    if by is None or not by.can(Capability.MANAGE_PEOPLE):
+        raise PermissionDenied("Only admins can manage people.")
+
+
+def get_user(user_id: int) -> User:
+    user = db.session.get(User, user_id)
+    if user is None:
+        raise NotFound("That person doesn't exist.")
+    return user
+
+
+def list_people() -> list[User]:
+    """Everyone with a login, active first, by name."""
+    return list(
+        db.session.execute(select(User).order_by(User.active.desc(), func.lower(User.name), User.email)).scalars()
+    )
+
+
+# --- roles and deactivation ----------------------------------------------------------------------
+
+
+def _keep_an_admin(user: User) -> None:
+    """Refuse when `user` is the last active admin. Locks the admins' rows so two demotions can't race."""
+    admin_ids = set(
+        db.session.execute(
+            select(User.id).where(User.role == Role.ADMIN.value, User.active.is_(True)).with_for_update()
+        ).scalars()
+    )
+    if admin_ids <= {user.id}:
+        raise Conflict(f"{user.display_name} is the last active admin: make someone else an admin first.")
+
+
+def change_role(user_id: int, role: str, *, by: User) -> bool:
+    """Give someone another role. The last active admin can't be demoted. Returns whether it changed."""
+    require_admin(by)
+    new_role = check_role(role).value
+    user = get_user(user_id)
+    if user.role == new_role:
+        return False
+    if user.role == Role.ADMIN and user.active:
+        _keep_an_admin(user)
+    user.role = new_role
+    db.session.flush()
+    if not user.can_take_tickets:
+        # A viewer can't hold tickets: hand theirs back to the queue.
+        ticket_service.unassign_tickets_of(user.id, by=by, note=f"Unassigned: {user.display_name} became a {new_role}.")
+    return True
+
+
+def deactivate(user_id: int, *, by: User) -> int:
+    """Deactivate someone: they can't sign in, their sessions end, and their open tickets are unassigned
+    (an event on each). The last active admin can't be deactivated. Returns the number of tickets unassigned.
+    """
+    require_admin(by)
+    user = get_user(user_id)
+    if user.id == by.id:
+        raise ValidationError("You can't deactivate yourself; ask another admin.", field="user")
+    if not user.active:
+        return 0
+    if user.role == Role.ADMIN:
+        _keep_an_admin(user)
+    now = utcnow()
+    user.active = False
+    user.session_token = new_session_token()  # every signed-in session of theirs ends
+    db.session.execute(
+        update(PasswordReset)
+        .where(PasswordReset.user_id == user.id, PasswordReset.used_on.is_(None), PasswordReset.cancelled_on.is_(None))
+        .values(cancelled_on=now)
+        .execution_options(synchronize_session=False)
+    )
+    db.session.flush()
+    unassigned = ticket_service.unassign_tickets_of(
+        user.id, by=by, note=f"Unassigned: {user.display_name} was deactivated."
+    )
+    return len(unassigned)
+
+
+def reactivate(user_id: int, *, by: User) -> bool:
+    """Let a deactivated person sign in again (with their old password). Returns whether it changed."""
+    require_admin(by)
+    user = get_user(user_id)
+    if user.active:
+        return False
+    user.active = True
+    db.session.flush()
+    return True
+
+
+# --- passwords -----------------------------------------------------------------------------------
+
+
+def change_password(user_id: int, current_password: str, new_password: str, *, address: str | None = None) -> User:
+    """Change one's own password (the current one is required). Other sessions of theirs end.
+
+    A wrong current password counts as a failed sign-in (the caller commits it): a stolen session
+    can't be used to guess the password.
+    """
+    user = get_user(user_id)
+    check_attempt_limit(user.email, address)
+    if not user.check_password(current_password or ""):
+        record_failed_attempt(user.email, address)
+        raise ValidationError("That isn't your current password.", field="current_password")
+    if current_password == new_password:
+        raise ValidationError("Choose a password different from the current one.", field="password")
+    user.set_password(check_password(new_password, email=user.email))
+    user.session_token = new_session_token()
+    db.session.flush()
     return user
