@@ -11,7 +11,8 @@ from wtforms.validators import DataRequired, EqualTo, Length
 from ticketer.errors import LinkUnusable, NotFound, TicketerError, TooManyAttempts
 from ticketer.extensions import db, login_manager
 from ticketer.models import User
-from ticketer.services import people as people_service
+from ticketer.services import invitations as invitation_service
+from ticketer.services import password_resets as password_reset_service
 from ticketer.services import users as user_service
 
 bp = Blueprint("auth", __name__)
@@ -149,14 +150,14 @@ def _use_link_and_sign_in(form, use_link, welcome):
 def accept_invitation(token: str):
     """Anyone holding a pending invitation link sets a name and password here, and is signed in."""
     try:
-        invitation = people_service.find_invitation(token)
+        invitation = invitation_service.find_invitation(token)
     except (NotFound, LinkUnusable) as error:
         return _link_problem(error)
     form = AcceptInvitationForm()
     if form.validate_on_submit():
         response = _use_link_and_sign_in(
             form,
-            lambda: people_service.accept_invitation(token, name=form.name.data, password=form.password.data),
+            lambda: invitation_service.accept_invitation(token, name=form.name.data, password=form.password.data),
             lambda user: f"Welcome to Ticketer, {user.display_name}.",
         )
         if response is not None:
@@ -169,7 +170,7 @@ def accept_invitation(token: str):
 def reset_password(token: str):
     """Set a new password through a single-use link an admin sent; signs the person in."""
     try:
-        reset = people_service.find_password_reset(token)
+        reset = password_reset_service.find_password_reset(token)
     except (NotFound, LinkUnusable) as error:
         return _link_problem(error)
     email = reset.user.email
@@ -177,7 +178,7 @@ def reset_password(token: str):
     if form.validate_on_submit():
         response = _use_link_and_sign_in(
             form,
-            lambda: people_service.reset_password(token, form.password.data),
+            lambda: password_reset_service.reset_password(token, form.password.data),
             lambda user: "Your new password is set.",
         )
         if response is not None:
@@ -193,7 +194,7 @@ def change_password():
     form = ChangePasswordForm()
     if form.validate_on_submit():
         try:
-            user = people_service.change_password(
+            user = user_service.change_password(
                 current_user.id, form.current_password.data, form.password.data, address=request.remote_addr
             )
             db.session.commit()

@@ -14,7 +14,10 @@ from ticketer.clock import utcnow
 from ticketer.errors import TicketerError
 from ticketer.extensions import db
 from ticketer.roles import Capability, Role
-from ticketer.services import people as people_service
+from ticketer.services import invitations as invitation_service
+from ticketer.services import password_resets as password_reset_service
+from ticketer.services import users as user_service
+from ticketer.services.links import IssuedLink
 
 ROLE_CHOICES = [(role.value, role.value.title()) for role in Role]
 ROLE_OPTIONS = [SelectChoice(value, label) for value, label in ROLE_CHOICES]
@@ -53,8 +56,8 @@ class PeopleView(SecuredView):
             self.render(
                 "admin/people/index.html",
                 invite_form=invite_form or InviteForm(formdata=None),
-                invitations=people_service.pending_invitations(),
-                people=people_service.list_people(),
+                invitations=invitation_service.pending_invitations(),
+                people=user_service.list_people(),
                 role_choices=ROLE_CHOICES,
                 action_form=ActionForm(formdata=None),
                 now=utcnow(),
@@ -75,10 +78,10 @@ class PeopleView(SecuredView):
 
     # --- invitations ----------------------------------------------------------------------------
 
-    def _deliver(self, links: list[people_service.IssuedLink]) -> None:
+    def _deliver(self, links: list[IssuedLink]) -> None:
         """Send the mails after the invitations are committed, so a mail failure loses nothing."""
         for link in links:
-            error = people_service.deliver_invitation(link)
+            error = invitation_service.deliver_invitation(link)
             db.session.commit()
             verb = "sent again" if link.resent else "sent"
             if error is None and not current_app.config.get("MAIL_SERVER"):
@@ -101,7 +104,7 @@ class PeopleView(SecuredView):
         if not rows:
             _add_error(form.rows[0].form.email, "Enter at least one email address.")
             return self._render(form, 400)
-        links: list[people_service.IssuedLink] = []
+        links: list[IssuedLink] = []
         seen: set[str] = set()
         failed = False
         for row in rows:
@@ -112,7 +115,7 @@ class PeopleView(SecuredView):
                 continue
             seen.add(address)
             try:
-                links.append(people_service.invite(row.email.data, row.role.data, by=current_user))
+                links.append(invitation_service.invite(row.email.data, row.role.data, by=current_user))
             except TicketerError as error:
                 _add_error(row.role if "role" in error.fields else row.email, error.message)
                 failed = True
@@ -129,7 +132,7 @@ class PeopleView(SecuredView):
         if not ActionForm().validate_on_submit():
             return self._render(status=400)
         try:
-            link = people_service.resend_invitation(invitation_id, by=current_user)
+            link = invitation_service.resend_invitation(invitation_id, by=current_user)
             db.session.commit()
         except TicketerError as error:
             return self._fail(error)
@@ -141,7 +144,7 @@ class PeopleView(SecuredView):
         if not ActionForm().validate_on_submit():
             return self._render(status=400)
         try:
-            people_service.cancel_invitation(invitation_id, by=current_user)
+            invitation_service.cancel_invitation(invitation_id, by=current_user)
             db.session.commit()
         except TicketerError as error:
             return self._fail(error)
@@ -157,7 +160,7 @@ class PeopleView(SecuredView):
             flash("Pick one of the roles.", "error")
             return self._render(status=400)
         try:
-            changed = people_service.change_role(user_id, form.role.data, by=current_user)
+            changed = user_service.change_role(user_id, form.role.data, by=current_user)
             db.session.commit()
         except TicketerError as error:
             return self._fail(error)
@@ -171,7 +174,7 @@ class PeopleView(SecuredView):
         if not ActionForm().validate_on_submit():
             return self._render(status=400)
         try:
-            unassigned = people_service.deactivate(user_id, by=current_user)
+            unassigned = user_service.deactivate(user_id, by=current_user)
             db.session.commit()
         except TicketerError as error:
             return self._fail(error)
@@ -187,7 +190,7 @@ class PeopleView(SecuredView):
         if not ActionForm().validate_on_submit():
             return self._render(status=400)
         try:
-            people_service.reactivate(user_id, by=current_user)
+            user_service.reactivate(user_id, by=current_user)
             db.session.commit()
         except TicketerError as error:
             return self._fail(error)
@@ -199,11 +202,11 @@ class PeopleView(SecuredView):
         if not ActionForm().validate_on_submit():
             return self._render(status=400)
         try:
-            link = people_service.send_password_reset(user_id, by=current_user)
+            link = password_reset_service.send_password_reset(user_id, by=current_user)
             db.session.commit()
         except TicketerError as error:
             return self._fail(error)
-        error = people_service.deliver_password_reset(link)
+        error = password_reset_service.deliver_password_reset(link)
         db.session.commit()
         if error is None and not current_app.config.get("MAIL_SERVER"):
             flash(f"No mail server is set up: the reset link for {link.email} was printed on the console.", "info")

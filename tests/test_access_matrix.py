@@ -27,7 +27,8 @@ from ticketer.models.flows import FlowStart
 from ticketer.roles import Capability, Role
 from ticketer.services import api_tokens as api_token_service
 from ticketer.services import flows as flow_service
-from ticketer.services import people as people_service
+from ticketer.services import invitations as invitation_service
+from ticketer.services import password_resets as password_reset_service
 from ticketer.services import tickets as ticket_service
 
 # Who may enter, besides a Capability:
@@ -163,8 +164,8 @@ def world(app, make_user):
     with app.app_context():
         admin = _db.session.get(User, users["admin"])
         ticket = make_ticket(assignee_id=users["agent"])
-        invitation = people_service.invite("invited@example.com", "agent", by=admin)
-        reset = people_service.send_password_reset(target, by=admin)
+        invitation = invitation_service.invite("invited@example.com", "agent", by=admin)
+        reset = password_reset_service.send_password_reset(target, by=admin)
         topic_id = _db.session.execute(_db.select(Topic.id)).scalars().first()
         flow = flow_service.create_flow(name="Survey", engine="builtin", templates="Thanks!", by=admin)
         trigger = flow_service.create_trigger(flow_id=flow.id, by=admin)

@@ -7,7 +7,8 @@ from sqlalchemy import func, select
 from ticketer.errors import TicketerError
 from ticketer.extensions import db as _db
 from ticketer.models import User
-from ticketer.services import people as people_service
+from ticketer.services import invitations as invitation_service
+from ticketer.services import users as user_service
 
 
 def race(app, *actions):
@@ -38,12 +39,12 @@ def race(app, *actions):
 def test_an_invitation_accepted_twice_at_once_makes_one_member(app, make_user):
     admin_id = make_user("admin")
     with app.app_context():
-        link = people_service.invite("ana@example.com", "agent", by=_db.session.get(User, admin_id))
+        link = invitation_service.invite("ana@example.com", "agent", by=_db.session.get(User, admin_id))
         _db.session.commit()
         token = link.token
 
     def accept(name):
-        return lambda session: people_service.accept_invitation(token, name=name, password="a-long-password").id
+        return lambda session: invitation_service.accept_invitation(token, name=name, password="a-long-password").id
 
     outcomes = race(app, accept("First"), accept("Second"))
     assert sorted(type(o).__name__ for o in outcomes) == ["LinkUnusable", "int"]
@@ -56,7 +57,7 @@ def test_two_admins_demoting_each_other_at_once_leave_one_admin(app, make_user):
     first, second = make_user("admin"), make_user("admin")
 
     def demote(target, by_id):
-        return lambda session: people_service.change_role(target, "agent", by=session.get(User, by_id))
+        return lambda session: user_service.change_role(target, "agent", by=session.get(User, by_id))
 
     outcomes = race(app, demote(second, first), demote(first, second))
     # The later one is refused: the last admin (or, when the other went first, no longer an admin).

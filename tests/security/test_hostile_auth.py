@@ -18,7 +18,8 @@ from ticketer.clock import frozen, utcnow
 from ticketer.extensions import db as _db
 from ticketer.models import User
 from ticketer.services import api_tokens
-from ticketer.services import people as people_service
+from ticketer.services import invitations as invitation_service
+from ticketer.services import password_resets as password_reset_service
 
 HOST = "localhost"
 
@@ -245,11 +246,11 @@ def test_forged_expired_used_and_cancelled_links_are_refused(app, world, make_us
         admin = _db.session.get(User, world["users"]["admin"])
         target_id = make_user("agent", email="reset-target@example.com")
         with frozen(utcnow() - timedelta(days=60)):
-            expired_invite = people_service.invite("late@example.com", "agent", by=admin).token
-            expired_reset = people_service.send_password_reset(target_id, by=admin).token
-        cancelled = people_service.invite("cancelled@example.com", "admin", by=admin)
-        people_service.cancel_invitation(cancelled.id, by=admin)
-        used = people_service.invite("used@example.com", "agent", by=admin).token
+            expired_invite = invitation_service.invite("late@example.com", "agent", by=admin).token
+            expired_reset = password_reset_service.send_password_reset(target_id, by=admin).token
+        cancelled = invitation_service.invite("cancelled@example.com", "admin", by=admin)
+        invitation_service.cancel_invitation(cancelled.id, by=admin)
+        used = invitation_service.invite("used@example.com", "agent", by=admin).token
         _db.session.commit()
     client = app.test_client()
     form = {"name": "Mallory", "password": "a-long-enough-password-1", "confirm": "a-long-enough-password-1"}

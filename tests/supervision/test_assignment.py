@@ -210,7 +210,7 @@ def test_concurrent_opens_do_not_overfill_an_agent(app, db, make_user):
 
 
 def test_deactivating_someone_sends_their_tickets_back_to_the_pool(db, make_user):
-    from ticketer.services import people as people_service
+    from ticketer.services import users as user_service
 
     admin = db.session.get(User, make_user("admin"))
     a, b = make_user("agent"), make_user("agent")
@@ -218,7 +218,7 @@ def test_deactivating_someone_sends_their_tickets_back_to_the_pool(db, make_user
     tickets = open_tickets(4)
     db.session.commit()
     assert assignees(db, tickets) == [a, b, a, b]
-    assert people_service.deactivate(a, by=admin) == 2
+    assert user_service.deactivate(a, by=admin) == 2
     db.session.commit()
     assert assignees(db, tickets) == [None, b, None, b]
     assert jobs_supervision.hand_out_backlog() == 2
