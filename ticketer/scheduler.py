@@ -1,5 +1,7 @@
 """The scheduler process: `flask --app app scheduler` runs APScheduler 3 in the foreground.
 
+It binds the app to ticketer.jobs (the only module that imports the jobs) and adds every job there.
+
 Run exactly one beside the web server (several are safe, they just share the work). Its state is
 the outbox itself (flow_starts, messages): the jobs live in memory with fixed ids and
 replace_existing=True, so a restart picks up everything still due. UTC everywhere.
@@ -32,6 +34,7 @@ def build_scheduler(app: Flask, scheduler_class: type[BaseScheduler] = BlockingS
         # One run of each job at a time; a late run is folded into the next, never piled up.
         job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
     )
+    # Fixed ids and replace_existing=True: a restart or a second build never adds a second copy.
     scheduler.add_job(
         jobs.dispatch_due,
         "interval",
@@ -39,26 +42,27 @@ def build_scheduler(app: Flask, scheduler_class: type[BaseScheduler] = BlockingS
         id=DISPATCH_JOB_ID,
         name="Send due flow starts and outgoing messages",
         replace_existing=True,
-        next_run_time=datetime.now(UTC),
+        next_run_time=datetime.now(UTC),  # at once: a restart sends what came due while it was down
     )
-    from ticketer import jobs_supervision
-
-    for job_id, job, name in (
-        ("hand-out-backlog", jobs_supervision.hand_out_backlog, "Hand out unassigned tickets of auto-assigned topics"),
-        ("mark-sla-breaches", jobs_supervision.mark_sla_breaches, "Mark missed SLA deadlines and mail them once"),
-    ):
-        scheduler.add_job(
-            job,
-            "interval",
-            seconds=float(app.config.get("SUPERVISION_INTERVAL_SECONDS", 60)),
-            id=job_id,
-            name=name,
-            replace_existing=True,
-        )
-    from ticketer import jobs_reports
-
+    supervision_seconds = float(app.config.get("SUPERVISION_INTERVAL_SECONDS", 60))
     scheduler.add_job(
-        jobs_reports.squash_daily_counts,
+        jobs.hand_out_backlog,
+        "interval",
+        seconds=supervision_seconds,
+        id="hand-out-backlog",
+        name="Hand out unassigned tickets of auto-assigned topics",
+        replace_existing=True,
+    )
+    scheduler.add_job(
+        jobs.mark_sla_breaches,
+        "interval",
+        seconds=supervision_seconds,
+        id="mark-sla-breaches",
+        name="Mark missed SLA deadlines and mail them once",
+        replace_existing=True,
+    )
+    scheduler.add_job(
+        jobs.squash_daily_counts,
         "interval",
         hours=1,
         id="squash-daily-counts",

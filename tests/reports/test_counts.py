@@ -132,7 +132,7 @@ def test_squash_folds_rows_and_keeps_the_sums(db, make_user):
 
 
 def test_the_hourly_job_squashes_only_recent_days(db, make_user):
-    from ticketer import jobs_reports
+    from ticketer import jobs
 
     agent = db.session.get(User, make_user("agent"))
     for when in (T0 - timedelta(days=10), T0 - timedelta(days=10), T0, T0 + timedelta(minutes=5)):
@@ -141,7 +141,7 @@ def test_the_hourly_job_squashes_only_recent_days(db, make_user):
     db.session.commit()
     assert db.session.scalar(select(func.count()).select_from(TicketDailyCount)) == 4
     with frozen(T0 + timedelta(hours=1)):
-        assert jobs_reports.squash_daily_counts() == 1  # today's two rows became one; 10 days ago untouched
+        assert jobs.squash_daily_counts() == 1  # today's two rows became one; 10 days ago untouched
     assert db.session.scalar(select(func.count()).select_from(TicketDailyCount)) == 3
     assert sum(o for o, _, _ in counts(db).values()) == 4
 
@@ -167,15 +167,15 @@ def test_the_scheduler_squashes_hourly_even_without_an_app_context(app):
     from apscheduler.schedulers.background import BackgroundScheduler
     from flask import has_app_context
 
-    from ticketer import jobs_reports
+    from ticketer import jobs
     from ticketer.scheduler import build_scheduler
 
     scheduler = build_scheduler(app, BackgroundScheduler)  # binds the app, as the scheduler process does
     job = {job.id: job for job in scheduler.get_jobs()}["squash-daily-counts"]
-    assert job.func is jobs_reports.squash_daily_counts
+    assert job.func is jobs.squash_daily_counts
     assert job.trigger.interval.total_seconds() == 3600
     assert not has_app_context()
-    assert jobs_reports.squash_daily_counts() == 0
+    assert jobs.squash_daily_counts() == 0
 
 
 def test_a_wrong_workspace_timezone_says_what_is_wrong(app, workspace_tz):

@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import select, update
 
 from tests.factories import make_contact, make_ticket
-from ticketer import jobs_supervision
+from ticketer import jobs
 from ticketer.errors import PermissionDenied, ValidationError
 from ticketer.extensions import db as _db
 from ticketer.models import Ticket, TicketEvent, User
@@ -172,9 +172,9 @@ def test_backlog_job_hands_out_oldest_first_as_agents_free_up(db, make_user):
     assert assignees(db, old) == [a, None, None]  # turning it on hands out what fits
     ticket_service.close(old[0].id, by=None)
     db.session.commit()
-    assert jobs_supervision.hand_out_backlog() == 1
+    assert jobs.hand_out_backlog() == 1
     assert assignees(db, old) == [a, a, None]
-    assert jobs_supervision.hand_out_backlog() == 0
+    assert jobs.hand_out_backlog() == 0
 
 
 def test_concurrent_opens_do_not_overfill_an_agent(app, db, make_user):
@@ -221,7 +221,7 @@ def test_deactivating_someone_sends_their_tickets_back_to_the_pool(db, make_user
     assert user_service.deactivate(a, by=admin) == 2
     db.session.commit()
     assert assignees(db, tickets) == [None, b, None, b]
-    assert jobs_supervision.hand_out_backlog() == 2
+    assert jobs.hand_out_backlog() == 2
     assert assignees(db, tickets) == [b, b, b, b]
     assert assignees(db, open_tickets(2)) == [b, None]  # b is at capacity; a never comes back
 

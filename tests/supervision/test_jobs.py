@@ -2,7 +2,7 @@
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from ticketer import jobs_supervision
+from ticketer import jobs
 from ticketer.scheduler import build_scheduler
 from ticketer.services import sla
 
@@ -11,12 +11,12 @@ def test_scheduler_has_the_supervision_jobs(app):
     app.config["SUPERVISION_INTERVAL_SECONDS"] = 30
     try:
         scheduler = build_scheduler(app, BackgroundScheduler)
-        jobs = {job.id: job for job in scheduler.get_jobs()}
+        by_id = {job.id: job for job in scheduler.get_jobs()}
     finally:
         app.config["SUPERVISION_INTERVAL_SECONDS"] = 60
-    assert jobs["hand-out-backlog"].func is jobs_supervision.hand_out_backlog
-    assert jobs["mark-sla-breaches"].func is jobs_supervision.mark_sla_breaches
-    assert jobs["mark-sla-breaches"].trigger.interval.total_seconds() == 30
+    assert by_id["hand-out-backlog"].func is jobs.hand_out_backlog
+    assert by_id["mark-sla-breaches"].func is jobs.mark_sla_breaches
+    assert by_id["mark-sla-breaches"].trigger.interval.total_seconds() == 30
 
 
 def test_jobs_run_without_an_app_context_on_the_bound_app(app):
@@ -24,8 +24,8 @@ def test_jobs_run_without_an_app_context_on_the_bound_app(app):
 
     assert not has_app_context()
     build_scheduler(app, BackgroundScheduler)  # binds the app, as the scheduler process does
-    assert jobs_supervision.hand_out_backlog() == 0
-    assert jobs_supervision.mark_sla_breaches() == 0
+    assert jobs.hand_out_backlog() == 0
+    assert jobs.mark_sla_breaches() == 0
 
 
 def test_default_business_hours_use_the_workspace_time_zone(app, db):

@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import func, select
 
 from tests.factories import make_contact, make_ticket
-from ticketer import jobs_supervision
+from ticketer import jobs
 from ticketer.clock import frozen
 from ticketer.errors import PermissionDenied, ValidationError
 from ticketer.models import Ticket, User
@@ -132,10 +132,10 @@ def test_breaches_are_marked_once_and_mailed_once_to_the_assignee(db, make_user,
     make_user("admin", email="ada@example.com")
     db.session.commit()
     with frozen(MONDAY_9 + timedelta(minutes=20)):
-        assert jobs_supervision.mark_sla_breaches() == 0
+        assert jobs.mark_sla_breaches() == 0
     with frozen(MONDAY_9 + timedelta(minutes=31)):
-        assert jobs_supervision.mark_sla_breaches() == 2
-        assert jobs_supervision.mark_sla_breaches() == 0
+        assert jobs.mark_sla_breaches() == 2
+        assert jobs.mark_sla_breaches() == 0
         assert sla.mark_breaches() == 0
     mails = smtp_server.wait_for(2)
     by_to = {m["To"]: m for m in mails}
@@ -146,7 +146,7 @@ def test_breaches_are_marked_once_and_mailed_once_to_the_assignee(db, make_user,
     assert db.session.scalar(select(func.count()).select_from(SLABreach)) == 2
     assert db.session.scalar(select(func.count()).select_from(SLABreach).where(SLABreach.notified_on.is_(None))) == 0
     with frozen(MONDAY_9 + timedelta(hours=3)):
-        assert jobs_supervision.mark_sla_breaches() == 0
+        assert jobs.mark_sla_breaches() == 0
     assert len(smtp_server.messages) == 2
 
 
@@ -161,14 +161,14 @@ def test_a_failed_mail_is_retried_later_and_then_sent_once(db, app, make_user, s
     app.config["MAIL_PORT"] = 1  # nothing listens there
     try:
         with frozen(MONDAY_9 + timedelta(minutes=11)):
-            assert jobs_supervision.mark_sla_breaches() == 0
+            assert jobs.mark_sla_breaches() == 0
     finally:
         app.config["MAIL_PORT"] = port
     breach = db.session.execute(select(SLABreach)).scalar_one()
     assert breach.notified_on is None and breach.attempts == 1
     with frozen(MONDAY_9 + timedelta(minutes=12)):
-        assert jobs_supervision.mark_sla_breaches() == 1
-        assert jobs_supervision.mark_sla_breaches() == 0
+        assert jobs.mark_sla_breaches() == 1
+        assert jobs.mark_sla_breaches() == 0
     assert len(smtp_server.wait_for(1)) == 1
 
 
@@ -192,8 +192,6 @@ def test_replied_and_closed_tickets_are_not_breached(db, make_user):
 def test_two_schedulers_at_once_mail_each_breach_once(app, db, make_user, smtp_server):
     import threading
 
-    from ticketer import jobs
-
     agent_id = make_user("agent", email="carla@example.com")
     target(db, first=5)
     with frozen(MONDAY_9):
@@ -207,7 +205,7 @@ def test_two_schedulers_at_once_mail_each_breach_once(app, db, make_user, smtp_s
 
     def run():  # no app context in the thread: the job uses the bound app, like the scheduler
         barrier.wait()
-        sent.append(jobs_supervision.mark_sla_breaches())
+        sent.append(jobs.mark_sla_breaches())
 
     with frozen(MONDAY_9 + timedelta(minutes=6)):
         threads = [threading.Thread(target=run) for _ in range(3)]
