@@ -52,10 +52,12 @@ run: $(VENV)/.runtime instance/secret_key
 
 lint: venv
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports --no-cache
 
 # SQLite and PostgreSQL runs go side by side (one per core); each prints its own summary.
 test: venv chromium
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports --no-cache
 	@set -u; mkdir -p test-artifacts; \
 	if $(BIN)/python -c "import psycopg; psycopg.connect('$(PG_TEST_URL)', connect_timeout=3).close()" 2>/dev/null; then \
 	  TEST_DATABASE_URL='$(PG_TEST_URL)' $(BIN)/pytest -q -p no:cacheprovider > test-artifacts/pytest-postgresql.log 2>&1 & pg=$$!; \
