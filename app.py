@@ -9,12 +9,14 @@ from ticketer import database
 from ticketer.config import Config
 from ticketer.extensions import csrf, db, login_manager, migrate
 from ticketer.security_headers import init_security_headers
+from ticketer.url_converters import init_url_converters
 
 BASE_DIR = Path(__file__).resolve().parent
 
 
 def create_app(config: object | None = None) -> Flask:
     app = Flask(__name__, instance_path=str(BASE_DIR / "instance"))
+    init_url_converters(app)  # before any route exists
     app.config.from_object(config if config is not None else Config())
     if not app.config.get("SECRET_KEY"):
         if not app.debug:

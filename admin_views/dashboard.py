@@ -175,13 +175,15 @@ class DashboardView(SecuredView):
             medians_url=url_for(".medians", **_period_args(period)),
             export_agents=[u for u in reports.agents() if u.active],
             topics=reports.topics(),
-        )
+        ), (400 if errors else 200)
 
     @expose("/medians")
     def medians(self):
         """The median-times panel: exact medians read every ticket of the period, so the dashboard
         loads this part after its first paint (static/dashboard.js); it is a page of its own too."""
-        period, _ = reports.parse_period(request.args)
+        period, errors = reports.parse_period(request.args)
+        if errors:
+            abort(400, " ".join(errors.values()))
         medians = reports.median_times(period)
         agents = reports.agents()
         topics = reports.topics()
@@ -227,7 +229,7 @@ class DashboardView(SecuredView):
                 [(b.label, None, [(b.value, "open", f"{int(b.value):,}")]) for b in summary.open_by_topic]
             ),
             duration=duration,
-        )
+        ), (400 if errors else 200)
 
     @expose("/export.csv")
     def export(self):

@@ -136,11 +136,14 @@ class TicketsView(SecuredView):
     @expose("/")
     def index(self):
         ticket_filter = self._filter()
+        after, before = request.args.get("after"), request.args.get("before")
+        if any(value and ticket_lists.Cursor.decode(value) is None for value in (after, before)):
+            abort(400, "That page link is not one we gave; start again from the folder.")
         page = ticket_lists.list_tickets(
             ticket_filter,
             current_user,
-            after=request.args.get("after"),
-            before=request.args.get("before"),
+            after=after,
+            before=before,
             limit=self.admin.app.config["TICKETS_PER_PAGE"],
         )
         can_bulk = user_can(Capability.BULK_ACTIONS)

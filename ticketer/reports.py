@@ -29,6 +29,8 @@ MAX_PERIOD_DAYS = 366
 # Inline, not a bound parameter: SQLite uses a partial index (WHERE status = 'open') only then.
 OPEN = literal_column("'open'")
 PERIOD_CHOICES = (7, 30, 90, 365)
+# Far inside the calendar, so a period's UTC bounds (a day later, 14 hours either way) exist.
+EARLIEST_DAY, LATEST_DAY = date(1900, 1, 1), date(9998, 12, 31)
 
 
 @dataclass(frozen=True)
@@ -70,6 +72,9 @@ def parse_period(args) -> tuple[Period, dict[str, str]]:
                 parsed[name] = date.fromisoformat(raw) if raw else now
             except ValueError:
                 errors[name] = "Use a date like 2026-01-31."
+            else:
+                if not EARLIEST_DAY <= parsed[name] <= LATEST_DAY:
+                    errors[name] = f"Use a date from {EARLIEST_DAY:%Y-%m-%d} to {LATEST_DAY:%Y-%m-%d}."
         if not errors:
             if parsed["end"] < parsed["start"]:
                 errors["end"] = "The end must not be before the start."

@@ -3,13 +3,13 @@
 import base64
 import re
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 
 from sqlalchemy import Integer, and_, bindparam, case, exists, func, literal, or_, select, union
 from sqlalchemy.orm import aliased
 
 from ticketer.extensions import db
-from ticketer.models import Contact, ContactURN, Ticket, TicketStatus, Topic, User
+from ticketer.models import MAX_ID, Contact, ContactURN, Ticket, TicketStatus, Topic, User
 from ticketer.models.folder_counts import NOBODY, TicketFolderCount
 from ticketer.roles import ASSIGNABLE_ROLES
 from ticketer.services import folder_counts as folder_count_service  # noqa: F401  (registers its count hook)
@@ -231,17 +231,20 @@ class Cursor:
 
     @classmethod
     def decode(cls, value: str | None) -> "Cursor | None":
-        """None for a missing or malformed cursor (a hand-edited URL starts from the first page)."""
+        """None for a missing or malformed cursor, or one no row can be at: a moment that leaves the
+        calendar in UTC, an id past 64 bits (the databases can't even compare with those)."""
         if not value or len(value) > 200:
             return None
         try:
             raw = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)).decode()
             stamp, _, ticket_id = raw.partition("|")
             moment = datetime.fromisoformat(stamp)
-            if moment.tzinfo is None:
+            if moment.tzinfo is None or not ticket_id.isascii() or not ticket_id.isdigit() or len(ticket_id) > 19:
                 return None
-            return cls(moment, int(ticket_id))
-        except (ValueError, UnicodeDecodeError):
+            if not 0 < int(ticket_id) <= MAX_ID:
+                return None
+            return cls(moment.astimezone(UTC), int(ticket_id))
+        except (ValueError, UnicodeDecodeError, OverflowError):
             return None
 
     @classmethod

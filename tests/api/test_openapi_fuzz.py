@@ -1,6 +1,8 @@
 """Property-based fuzz of the API from its own OpenAPI document (schemathesis): no 5xx, and every
 answer conforms to the document (status codes, content type, body schema)."""
 
+import base64
+
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
@@ -90,3 +92,57 @@ def test_fuzz_finds_no_server_error_and_no_answer_off_schema(app, api, mode):
             "GET /api/v1/tickets",
         ):
             assert statuses[label] & {400, 404, 422}, (label, statuses[label])
+
+
+# Shapes random generation rarely reaches: moments that leave the calendar once converted to UTC, and
+# integers past 64 bits (as cursors and in every path parameter).
+EDGE_DATETIMES = ["0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00", "0001-01-01T00:00:00+00:01"]
+BIG_INTEGERS = [str(2**63), str(2**64), "9" * 40]
+
+
+def _cursor_holding(text: str) -> str:
+    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+
+EDGE_CURSORS = BIG_INTEGERS + [
+    _cursor_holding(f"2026-01-01T00:00:00+00:00|{2**63}"),
+    *(_cursor_holding(f"{moment}|1") for moment in EDGE_DATETIMES),
+]
+
+
+def test_edge_datetimes_cursors_and_integers_in_every_parameter_answer_4xx_naming_it(app, api):
+    with app_context(app):
+        open_ticket(api, urn="tel:+593944000002")
+        _db.session.remove()
+    spec = api.client.get("/api/v1/openapi.json").json
+    failures, checked = [], 0
+    for path, operations in spec["paths"].items():
+        for method, operation in operations.items():
+            if method != "get":
+                continue
+            parameters = operation.get("parameters", [])
+            for parameter in parameters:
+                name, where = parameter["name"], parameter["in"]
+                if where == "path":
+                    for value in BIG_INTEGERS:
+                        checked += 1
+                        response = api.get(path.replace("{" + name + "}", value))
+                        if response.status_code != 404:
+                            failures.append(f"{path} {name}={value}: {response.status_code}")
+                    continue
+                schema = parameter.get("schema", {})
+                if schema.get("format") == "date-time":
+                    values = EDGE_DATETIMES
+                elif name == "cursor":
+                    values = EDGE_CURSORS
+                else:
+                    continue
+                needed = {p["name"]: "tel:+593944000002" for p in parameters if p.get("required") and p["name"] != name}
+                for value in values:
+                    checked += 1
+                    response = api.get(path, query_string={**needed, name: value})
+                    error = (response.get_json(silent=True) or {}).get("error", {})
+                    if response.status_code != 422 or name not in error.get("fields", {}):
+                        failures.append(f"{path} {name}={value}: {response.status_code} {response.data[:120]!r}")
+    assert checked >= 20
+    assert not failures, "\n".join(failures)

@@ -2,8 +2,10 @@
 a clear 4xx or quietly ignored, never a 500, never reflected as markup, and a refused request
 changes nothing in the database."""
 
+import base64
 import copy
 import json
+import re
 import uuid
 from dataclasses import dataclass
 
@@ -12,7 +14,7 @@ from werkzeug.exceptions import MethodNotAllowed, NotFound
 
 from tests.security.evidence import changed_tables, forms_in, snapshot
 from tests.security.test_hostile_auth import HOST, _sign_in, harvest_forms
-from tests.test_access_matrix import OK, RULES, build_url
+from tests.test_access_matrix import OK, RULES, build_url, url_values
 from ticketer.extensions import db as _db
 from ticketer.models import User
 from ticketer.services import api_tokens
@@ -31,10 +33,32 @@ HOSTILE = [
     "../../../../etc/passwd",
     "😀\u202e\ufeff",
     SCRIPT,
+    # Values at the edges of what the databases hold: datetimes that leave the calendar once
+    # converted to UTC, a date with no day after it, and cursors and ids past 64 bits.
+    "0001-01-01T00:00:00+14:00",
+    "9999-12-31T23:59:59-14:00",
+    "9999-12-31",
+    str(2**63),
     "x" * 20_000,
 ]
 # The nastiest few, for the many single-field requests: SQL, an integer no column holds, NUL, size.
 SHORT_HOSTILE = [HOSTILE[0], HOSTILE[5], HOSTILE[8], SCRIPT, HOSTILE[-1]]
+
+
+def raw_cursor(text: str) -> str:
+    """A cursor in the lists' encoding holding any text, e.g. an id no column holds."""
+    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+
+# Decodable cursors whose position the databases can't hold: an id past 64 bits, moments off the calendar.
+EDGE_CURSORS = [
+    raw_cursor(f"2026-01-01T00:00:00+00:00|{2**63}"),
+    raw_cursor(f"2026-01-01T00:00:00+00:00|{2**64}"),
+    raw_cursor("0001-01-01T00:00:00+14:00|1"),
+    raw_cursor("9999-12-31T23:59:59-14:00|1"),
+]
+HOSTILE[-1:-1] = EDGE_CURSORS
+BIG_INTEGERS = [2**63, 2**64, 10**30]
 # Query parameters the panel's pages read, whether or not a form shows them.
 PROBE_PARAMS = ["q", "search", "folder", "status", "topic", "assignee", "after", "before", "page", "sort", "desc"]
 PROBE_PARAMS += ["page_size", "days", "from", "to", "start", "end", "period", "agent", "user", "id", "flt0_0", "back"]
@@ -306,3 +330,95 @@ def test_hostile_path_parameters(app, world, path):
         response = client.get(path.format(value), headers={"Authorization": f"Token {key}"})
         assert response.status_code in (400, 404), (value[:40], response.status_code)
         assert response.get_json()["error"]["code"]
+
+
+# --- values at the edges of what the databases hold (issue 14, item 3) ------------------------
+
+
+_PATH_PARAMETER = re.compile(r"<(?:(\w+)(?:\([^)]*\))?:)?(\w+)>")
+
+
+def _path_with_integer(rule, world: dict, big: int) -> str:
+    """The rule's path with `big` for each <int:...> and real values for the rest."""
+    values = url_values(rule.endpoint, set(rule.arguments), world)
+
+    def fill(match) -> str:
+        converter, name = match.groups()
+        return str(big) if converter == "int" else str(values[name])
+
+    return _PATH_PARAMETER.sub(fill, rule.rule)
+
+
+def test_path_integers_past_64_bits_answer_404_on_every_page(app, world):
+    client = _admin_client(app, world)
+    before = snapshot(app)
+    failures, checked = [], 0
+    for rule in sorted(app.url_map.iter_rules(), key=lambda r: r.rule):
+        if "<int:" not in rule.rule:
+            continue
+        for big in BIG_INTEGERS:
+            path = _path_with_integer(rule, world, big)
+            for method in sorted(rule.methods & {"GET", "POST"}):
+                checked += 1
+                response = ask(client, method, path)
+                if response.status_code not in (400, 404):
+                    failures.append(f"{method} {path}: {response.status_code} {response.text[:120]}")
+    assert checked >= 10
+    assert not failures, "\n".join(failures)
+    assert changed_tables(before, snapshot(app)) == []
+
+
+@pytest.mark.parametrize("cursor", EDGE_CURSORS)
+@pytest.mark.parametrize("name", ["after", "before"])
+def test_panel_cursors_off_the_calendar_or_past_64_bits_answer_400(app, world, name, cursor):
+    client = _admin_client(app, world)
+    for folder in ("all", "overdue"):
+        response = ask(client, "GET", "/admin/tickets/", query_string={"folder": folder, name: cursor})
+        assert response.status_code == 400, (folder, response.status_code, response.text[:200])
+
+
+@pytest.mark.parametrize("path", ["/admin/dashboard/", "/admin/dashboard/medians", "agent"])
+@pytest.mark.parametrize(
+    "period",
+    [
+        {"start": "9999-12-31", "end": "9999-12-31"},
+        {"start": "0001-01-01", "end": "0001-01-01"},
+        {"start": "9999-12-01", "end": "9999-12-31"},
+        {"start": "0001-01-01"},
+    ],
+)
+def test_dashboard_periods_at_the_edges_of_the_calendar_answer_400(app, world, path, period):
+    client = _admin_client(app, world)
+    if path == "agent":
+        path = f"/admin/dashboard/agents/{world['users']['agent']}"
+    response = ask(client, "GET", path, query_string=period)
+    assert response.status_code == 400, (response.status_code, response.text[:300])
+
+
+def _api_client(app, world):
+    with app.app_context():
+        _, key = api_tokens.create_token("Edges", by=_db.session.get(User, world["users"]["admin"]))
+        _db.session.commit()
+    return app.test_client(), {"Authorization": f"Token {key}"}
+
+
+@pytest.mark.parametrize(
+    "value", ["0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00", "0001-01-01T00:00:00+00:01"]
+)
+@pytest.mark.parametrize("name", ["after", "before"])
+def test_api_datetimes_off_the_calendar_in_utc_answer_422_naming_the_field(app, world, name, value):
+    client, token = _api_client(app, world)
+    response = ask(client, "GET", "/api/v1/tickets", query_string={name: value}, headers=token)
+    assert response.status_code == 422, response.text[:300]
+    assert name in response.get_json()["error"]["fields"]
+    # The very edges that stay on the calendar are fine.
+    for fine in ("0001-01-01T00:00:00+00:00", "9999-12-31T23:59:59+00:00", "9999-12-31T23:59:59+14:00"):
+        assert ask(client, "GET", "/api/v1/tickets", query_string={name: fine}, headers=token).status_code == 200
+
+
+@pytest.mark.parametrize("cursor", EDGE_CURSORS)
+def test_api_cursors_past_64_bits_or_off_the_calendar_answer_422(app, world, cursor):
+    client, token = _api_client(app, world)
+    response = ask(client, "GET", "/api/v1/tickets", query_string={"cursor": cursor}, headers=token)
+    assert response.status_code == 422, response.text[:300]
+    assert "cursor" in response.get_json()["error"]["fields"]

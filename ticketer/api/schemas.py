@@ -4,6 +4,8 @@ Shapes follow RapidPro's API v2 (tickets, topics, ticket_actions) where the conc
 Unknown fields are refused and named (marshmallow's default RAISE).
 """
 
+from datetime import UTC, datetime
+
 import marshmallow as ma
 from marshmallow import fields as mf
 from marshmallow import validate
@@ -38,6 +40,20 @@ def _field_key() -> mf.String:
 
 def _text(max_length: int, **kwargs) -> mf.String:
     return mf.String(validate=validate.Length(max=max_length), **kwargs)
+
+
+class UTCDateTime(mf.AwareDateTime):
+    """An ISO 8601 date-time with its offset, read as UTC; one that leaves the calendar in UTC
+    (0001-01-01T00:00:00+14:00) is refused: no database column can hold it."""
+
+    default_error_messages = {"out_of_range": "Out of range once converted to UTC."}
+
+    def _deserialize(self, value, attr, data, **kwargs) -> datetime:
+        moment = super()._deserialize(value, attr, data, **kwargs)
+        try:
+            return moment.astimezone(UTC)
+        except OverflowError:
+            raise self.make_error("out_of_range") from None
 
 
 # --- errors -----------------------------------------------------------------------------------
@@ -160,8 +176,8 @@ class TicketListArgsSchema(ma.Schema):
     topic = _text(TOPIC_NAME_MAX_LENGTH, metadata={"description": "Topic uuid or name"})
     assignee = _text(254, metadata={"description": "Assignee email; empty for unassigned tickets"})
     contact = mf.UUID(metadata={"description": "Contact uuid"})
-    after = mf.AwareDateTime(metadata={"description": "Only tickets modified after this time"})
-    before = mf.AwareDateTime(metadata={"description": "Only tickets modified before this time"})
+    after = UTCDateTime(metadata={"description": "Only tickets modified after this time"})
+    before = UTCDateTime(metadata={"description": "Only tickets modified before this time"})
     cursor = _text(200, metadata={"description": "Set by the previous page's next URL: follow next as it is"})
     limit = mf.Integer(load_default=50, validate=validate.Range(min=1, max=PAGE_SIZE_MAX))
 

@@ -16,6 +16,10 @@ from ticketer.clock import utcnow
 from ticketer.extensions import db
 from ticketer.roles import ASSIGNABLE_ROLES, Capability, Role, role_can
 
+# The largest id any table can hold (a signed 64-bit integer): a larger number names no row, and
+# the drivers refuse to send it (OverflowError on SQLite, out of range on PostgreSQL).
+MAX_ID = 2**63 - 1
+
 
 class UTCDateTime(TypeDecorator):
     """Stores naive UTC, returns aware UTC: the same on SQLite and PostgreSQL."""
