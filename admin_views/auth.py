@@ -1,13 +1,12 @@
 """Sign in and out (Flask-Login), accepting an invitation, changing one's password, and reset links."""
 
-from urllib.parse import urlsplit
-
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required, login_user, logout_user
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, EmailField, PasswordField, StringField
 from wtforms.validators import DataRequired, EqualTo, Length
 
+from admin_views.base import local_path, show_error
 from ticketer.errors import LinkUnusable, NotFound, TicketerError, TooManyAttempts
 from ticketer.extensions import db, login_manager
 from ticketer.models import User
@@ -34,17 +33,6 @@ def load_user(user_id: str) -> User | None:
     return user
 
 
-def safe_next(target: str | None) -> str | None:
-    """Only a path on this site may be a redirect target after sign-in."""
-    if not target:
-        return None
-    target = target.strip().replace("\\", "/")
-    parts = urlsplit(target)
-    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
-        return None
-    return target
-
-
 class LoginForm(FlaskForm):
     email = EmailField("Email", validators=[DataRequired(), Length(max=254)])
     password = PasswordField("Password", validators=[DataRequired(), Length(max=1024)])
@@ -53,7 +41,7 @@ class LoginForm(FlaskForm):
 
 @bp.route("/login", methods=["GET", "POST"])
 def login():
-    next_url = safe_next(request.args.get("next"))
+    next_url = local_path(request.args.get("next"))
     if current_user.is_authenticated:
         return redirect(next_url or url_for("admin.index"))
     form = LoginForm()
@@ -110,16 +98,6 @@ class ChangePasswordForm(NewPasswordForm):
     )
 
 
-def _show_error(form: FlaskForm, error: TicketerError) -> None:
-    """A domain error by its field when the form has that field, else at the top of the form."""
-    for field_name, message in error.fields.items() or [(None, error.message)]:
-        field = getattr(form, field_name, None) if field_name else None
-        if field is not None and hasattr(field, "errors"):
-            field.errors = [*field.errors, message]
-        else:
-            flash(message, "error")
-
-
 def _link_problem(error: TicketerError):
     return render_template("auth/link_problem.html", message=error.message), error.status
 
@@ -137,7 +115,7 @@ def _use_link_and_sign_in(form, use_link, welcome):
         return _link_problem(error)
     except TicketerError as error:
         db.session.rollback()
-        _show_error(form, error)
+        show_error(error, form)
         return None
     if current_user.is_authenticated:
         logout_user()
@@ -207,7 +185,7 @@ def change_password():
                 db.session.commit()  # keep the failed attempt counted; nothing else changed
             else:
                 db.session.rollback()
-            _show_error(form, error)
+            show_error(error, form)
         else:
             login_user(user)  # the session token changed: renew this session's cookie
             flash("Your password is changed. Other sessions were signed out.", "success")

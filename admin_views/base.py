@@ -1,14 +1,46 @@
-"""The one security base of every admin view: who may enter, and what they may do there."""
+"""The one security base of every admin view (who may enter, what they may do there, where they may be
+sent back to), and the service-calling base of the CRUD pages."""
 
-from flask import abort, redirect, request, url_for
+import re
+
+from flask import abort, flash, redirect, request, url_for
 from flask_admin import AdminIndexView, BaseView
 from flask_admin.contrib.sqla import ModelView
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from sqlalchemy.exc import SQLAlchemyError
 
+from ticketer.errors import TicketerError
 from ticketer.extensions import db
 from ticketer.roles import Capability
+
+# Whitespace, control characters and backslashes: browsers drop tabs and newlines and read "\" as "/".
+_NOT_IN_A_LOCAL_PATH = re.compile(r"[\x00-\x20\x7f\\]")
+
+
+def local_path(target: str | None) -> str | None:
+    """`target` when it is a path on this site, else None.
+
+    The one check of every redirect target a page takes from the request: Flask-Admin's `url`, the
+    sign-in page's `next`, the ticket page's `back`. Browsers read `http:/x`, `http:x`, `//x` and `\\\\x`
+    as other sites, so only "/" followed by anything but a second slash passes, with no whitespace,
+    control character or backslash anywhere.
+    """
+    if not target or not target.startswith("/") or target.startswith("//") or _NOT_IN_A_LOCAL_PATH.search(target):
+        return None
+    return target
+
+
+def show_error(error: TicketerError, form=None) -> None:
+    """A domain error by its field(s) when `form` has them, else as a flash at the top of the page."""
+    shown = False
+    for name, message in error.fields.items():
+        field = getattr(form, name, None) if form is not None else None
+        if field is not None and hasattr(field, "errors"):
+            field.errors = [*field.errors, message]
+            shown = True
+    if not shown:
+        flash(error.message, "error")
 
 
 def user_can(capability: Capability | None) -> bool:
@@ -17,7 +49,11 @@ def user_can(capability: Capability | None) -> bool:
 
 
 class SecuredMixin:
-    """Entering needs `capability`; anonymous visitors go to sign-in, others get 403."""
+    """Entering needs `capability`; anonymous visitors go to sign-in, others get 403.
+
+    A request whose return address (Flask-Admin's `url`, in the query string or the form) is not a path
+    on this site gets 400 before the view runs: Flask-Admin's own check lets `http:/evil.example` through.
+    """
 
     capability: Capability = Capability.VIEW_TICKETS
 
@@ -28,6 +64,13 @@ class SecuredMixin:
         if not current_user.is_authenticated:
             return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
         abort(403)
+
+    def _handle_view(self, name, **kwargs):
+        """Flask-Admin's documented hook that runs before every view of this class."""
+        response = super()._handle_view(name, **kwargs)
+        if response is None and not all(local_path(url) for url in request.values.getlist("url") if url):
+            abort(400, description="The return address must be a page of this site.")
+        return response
 
     def get_url(self, endpoint: str, **kwargs) -> str:
         """Flask-Admin's layout links a dozen static files: their URLs don't change, so built once."""
@@ -96,3 +139,64 @@ class SecuredModelView(SecuredMixin, ModelView):
         if args.filters:
             args.filters = [(i, name, str(value).replace("\x00", "")) for i, name, value in args.filters]
         return args
+
+
+class ServiceModelView(SecuredModelView):
+    """A CRUD page whose writes go through ticketer.services, never through the form onto the model.
+
+    A subclass implements `create_with_service(form)` (returns the new object), `update_with_service(form,
+    model)` and, when it allows deleting, `delete_with_service(model)`. Each runs in the request's
+    transaction and is committed here; a TicketerError rolls back and lands by its field on the form
+    (or in a flash) in one place, `handle_view_exception`. The list never counts its rows (Flask-Admin's
+    simple pager).
+    """
+
+    simple_list_pager = True
+    can_export = False
+    can_view_details = False
+
+    def create_with_service(self, form):
+        raise NotImplementedError
+
+    def update_with_service(self, form, model) -> None:
+        raise NotImplementedError
+
+    def delete_with_service(self, model) -> None:
+        raise NotImplementedError
+
+    def handle_view_exception(self, exc: Exception, form=None) -> bool:
+        """A domain error: roll back and show it (by its field when `form` has one); others as Flask-Admin."""
+        if isinstance(exc, TicketerError):
+            db.session.rollback()
+            show_error(exc, form)
+            return True
+        return super().handle_view_exception(exc)
+
+    def call_service(self, call, form=None) -> tuple[bool, object]:
+        """Run one service call and commit it: (True, its result), or (False, None) when it raised a
+        TicketerError, which is rolled back and shown by handle_view_exception."""
+        try:
+            result = call()
+            db.session.commit()
+        except TicketerError as error:
+            self.handle_view_exception(error, form)
+            return False, None
+        return True, result
+
+    def create_model(self, form):
+        ok, model = self.call_service(lambda: self.create_with_service(form), form)
+        if ok:
+            self.after_model_change(form, model, True)
+        return model if ok else False
+
+    def update_model(self, form, model) -> bool:
+        ok, _ = self.call_service(lambda: self.update_with_service(form, model), form)
+        if ok:
+            self.after_model_change(form, model, False)
+        return ok
+
+    def delete_model(self, model) -> bool:
+        ok, _ = self.call_service(lambda: self.delete_with_service(model))
+        if ok:
+            self.after_model_delete(model)
+        return ok

@@ -10,8 +10,7 @@ from wtforms import BooleanField, IntegerField, SelectField, SelectMultipleField
 from wtforms.validators import DataRequired, NumberRange, Optional, Regexp
 from wtforms.widgets import CheckboxInput, ListWidget
 
-from admin_views.auth import safe_next
-from admin_views.base import SecuredView
+from admin_views.base import SecuredView, local_path
 from ticketer import ticket_lists
 from ticketer.errors import TicketerError
 from ticketer.extensions import db
@@ -232,4 +231,4 @@ class AvailabilityView(SecuredView):
                 else "You're away: auto-assignment passes you by.",
                 "success",
             )
-        return redirect(safe_next(request.form.get("next")) or url_for("tickets.index"))
+        return redirect(local_path(request.form.get("next")) or url_for("tickets.index"))

@@ -12,8 +12,7 @@ from sqlalchemy.orm import joinedload
 from wtforms import HiddenField, RadioField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
 
-from admin_views.auth import safe_next
-from admin_views.base import SecuredView, user_can
+from admin_views.base import SecuredView, local_path, user_can
 from ticketer import ticket_lists
 from ticketer.errors import TicketerError
 from ticketer.extensions import db
@@ -336,7 +335,7 @@ class TicketsView(SecuredView):
                 contact=ticket.contact,
                 timeline=self._timeline(ticket),
                 can_work=user_can(Capability.WORK_TICKETS),
-                back_url=safe_next(request.args.get("back")) or url_for(".index"),
+                back_url=local_path(request.args.get("back")) or url_for(".index"),
                 **self._forms(ticket, **bound),
             ),
             status,
