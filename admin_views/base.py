@@ -9,6 +9,7 @@ from flask_admin.contrib.sqla import ModelView
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from sqlalchemy.exc import SQLAlchemyError
+from werkzeug.datastructures import CombinedMultiDict, ImmutableMultiDict, MultiDict
 
 from ticketer.errors import TicketerError
 from ticketer.extensions import db
@@ -43,6 +44,23 @@ def show_error(error: TicketerError, form=None) -> None:
         flash(error.message, "error")
 
 
+def _drop_off_site_return_address() -> None:
+    """Remove every off-site `url` from this request's arguments and form, for Flask-Admin to read.
+
+    Flask-Admin reads `request.values` in a module-level function no view can override; werkzeug's
+    request attributes are cached properties that may be set, which is what this does.
+    """
+
+    def kept(values: MultiDict) -> ImmutableMultiDict:
+        return ImmutableMultiDict(
+            [(key, value) for key, value in values.items(multi=True) if key != "url" or local_path(value)]
+        )
+
+    request.args = kept(request.args)
+    request.form = kept(request.form)
+    request.values = CombinedMultiDict([request.args, request.form])
+
+
 def user_can(capability: Capability | None) -> bool:
     user = current_user._get_current_object()  # once: a page's menu asks a dozen times
     return bool(user.is_authenticated and (capability is None or user.can(capability)))
@@ -51,8 +69,9 @@ def user_can(capability: Capability | None) -> bool:
 class SecuredMixin:
     """Entering needs `capability`; anonymous visitors go to sign-in, others get 403.
 
-    A request whose return address (Flask-Admin's `url`, in the query string or the form) is not a path
-    on this site gets 400 before the view runs: Flask-Admin's own check lets `http:/evil.example` through.
+    A return address (Flask-Admin's `url`, in the query string or the form) that is not a path on this
+    site is dropped before the view runs, so the page goes back to its list instead: Flask-Admin's own
+    check (`get_redirect_target`) lets `http:/evil.example` through.
     """
 
     capability: Capability = Capability.VIEW_TICKETS
@@ -68,8 +87,8 @@ class SecuredMixin:
     def _handle_view(self, name, **kwargs):
         """Flask-Admin's documented hook that runs before every view of this class."""
         response = super()._handle_view(name, **kwargs)
-        if response is None and not all(local_path(url) for url in request.values.getlist("url") if url):
-            abort(400, description="The return address must be a page of this site.")
+        if response is None and any(url and not local_path(url) for url in request.values.getlist("url")):
+            _drop_off_site_return_address()
         return response
 
     def get_url(self, endpoint: str, **kwargs) -> str:
