@@ -23,14 +23,9 @@ login_manager.login_message_category = "info"
 
 @login_manager.user_loader
 def load_user(user_id: str) -> User | None:
-    """The cookie holds "<id>:<session token>"; a rotated token ends old sessions."""
-    raw_id, _, token = (user_id or "").partition(":")
-    if not raw_id.isdigit() or not token:
-        return None
-    user = db.session.get(User, int(raw_id))
-    if user is None or not user.active or user.session_token != token:
-        return None
-    return user
+    """The cookies hold "<id>:<session token>:<sign-in token>": signing out, or a rotated session
+    token (password change, deactivation), ends them."""
+    return user_service.signed_in_user(user_id)
 
 
 class LoginForm(FlaskForm):
@@ -51,6 +46,8 @@ def login():
         except TooManyAttempts as error:
             db.session.rollback()
             return render_template("auth/login.html", form=form, limit_error=error.message), error.status
+        if user is not None:
+            user_service.start_sign_in(user, remember=form.remember.data)
         db.session.commit()  # the failed attempt counts, or the success clears the account's count
         if user is None:
             form.password.errors.append("That email and password don't match an active account.")
@@ -63,6 +60,10 @@ def login():
 @bp.post("/logout")
 @login_required
 def logout():
+    """Ends this sign-in on the server: its session and remember cookies stop working, even copies.
+    The person's sign-ins on other devices go on."""
+    user_service.end_sign_in(current_user)
+    db.session.commit()
     logout_user()
     flash("You are signed out.", "info")
     return redirect(url_for("auth.login"))
@@ -108,7 +109,10 @@ def _use_link_and_sign_in(form, use_link, welcome):
     Returns the response to send, or None to show the form again with the error by its field.
     """
     try:
+        if current_user.is_authenticated:
+            user_service.end_sign_in(current_user)  # whoever was signed in here makes way
         user = use_link()
+        user_service.start_sign_in(user)
         db.session.commit()
     except (NotFound, LinkUnusable) as error:
         db.session.rollback()

@@ -92,11 +92,13 @@ def add_report_data(app) -> None:
 def sign_in_client(app, email: str):
     from ticketer.extensions import db
     from ticketer.models import User
+    from ticketer.services import users as user_service
 
     client = app.test_client()
     with app.app_context():
         user = db.session.execute(db.select(User).where(User.email == email)).scalar_one()
-        cookie_id = user.get_id()
+        cookie_id = user_service.start_sign_in(user).get_id()
+        db.session.commit()
         db.session.remove()
     with client.session_transaction() as session:
         session["_user_id"] = cookie_id

@@ -90,10 +90,12 @@ def make_app(database_url: str):
 def signed_in_client(app, user_id: int):
     from ticketer.extensions import db
     from ticketer.models import User
+    from ticketer.services import users as user_service
 
     client = app.test_client()
     with app.app_context():
-        cookie_id = db.session.get(User, user_id).get_id()
+        cookie_id = user_service.start_sign_in(db.session.get(User, user_id)).get_id()
+        db.session.commit()
         db.session.remove()
     with client.session_transaction() as session:
         session["_user_id"] = cookie_id

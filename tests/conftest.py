@@ -146,7 +146,8 @@ def login_as(app, client, make_user):
     def login(role: str, **kwargs) -> int:
         user_id = make_user(role, **kwargs)
         with app_context(app):
-            cookie_id = _db.session.get(User, user_id).get_id()
+            cookie_id = user_service.start_sign_in(_db.session.get(User, user_id)).get_id()
+            _db.session.commit()
         with client.session_transaction() as session:
             session["_user_id"] = cookie_id
             session["_fresh"] = True

@@ -30,6 +30,7 @@ from ticketer.services import flows as flow_service
 from ticketer.services import invitations as invitation_service
 from ticketer.services import password_resets as password_reset_service
 from ticketer.services import tickets as ticket_service
+from ticketer.services import users as user_service
 
 # Who may enter, besides a Capability:
 SIGNED_IN = "signed in"  # any active role
@@ -176,7 +177,10 @@ def world(app, make_user):
         message = ticket_service.reply(ticket.id, "Hello", by=admin)
         values = {
             "users": users,
-            "cookies": {role: _db.session.get(User, user_id).get_id() for role, user_id in users.items()},
+            "cookies": {
+                role: user_service.start_sign_in(_db.session.get(User, user_id)).get_id()
+                for role, user_id in users.items()
+            },
             "ticket_uuid": ticket.uuid,
             "topic_id": topic_id,
             "user_id": target,
@@ -295,6 +299,11 @@ def test_access_matrix(app, world, capsys):
         # Buffered, so a streamed response (the CSV export) ends its transaction here.
         response = client.open(url, method=method, data={} if method == "POST" else None, buffered=True)
         response.close()
+        if endpoint == "auth.logout" and principal != "anonymous":  # that sign-in ended: sign in again
+            with app.app_context():
+                user = _db.session.get(User, world["users"][principal])
+                world["cookies"][principal] = user_service.start_sign_in(user).get_id()
+                _db.session.commit()
         expected = expectation(rule, principal, method)
         if not check(response, expected):
             failures.append(

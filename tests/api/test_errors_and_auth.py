@@ -10,6 +10,7 @@ from ticketer.extensions import db as _db
 from ticketer.models import Contact, Ticket, User
 from ticketer.models.api import ApiToken
 from ticketer.services import api_tokens
+from ticketer.services import users as user_service
 
 
 def _error(response, status, code):
@@ -64,7 +65,8 @@ def test_session_requests_work_and_their_writes_need_the_csrf_token(live_app, ma
     client = live_app.test_client()
     with live_app.app_context():
         user_id = make_user("agent")
-        cookie_id = _db.session.get(User, user_id).get_id()
+        cookie_id = user_service.start_sign_in(_db.session.get(User, user_id)).get_id()
+        _db.session.commit()
         _db.session.remove()
     with client.session_transaction() as session:
         session["_user_id"] = cookie_id

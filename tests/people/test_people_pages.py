@@ -11,6 +11,7 @@ from tests.factories import make_ticket
 from ticketer.extensions import db as _db
 from ticketer.models import Ticket, User
 from ticketer.models.people import Invitation, PasswordReset
+from ticketer.services import users as user_service
 
 NEW_PASSWORD = "a-brand-new-secret"
 
@@ -38,7 +39,8 @@ def path_of(link: str) -> str:
 def signed_in_client(app, user_id):
     other = app.test_client()
     with database(app) as session:
-        cookie_id = session.get(User, user_id).get_id()
+        cookie_id = user_service.start_sign_in(session.get(User, user_id)).get_id()
+        session.commit()
     with other.session_transaction() as session:
         session["_user_id"] = cookie_id
         session["_fresh"] = True

@@ -64,8 +64,12 @@ class User(UserMixin, db.Model):
     created_on: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_login_on: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
+    # Not a column: the token of the sign-in (models.people.SignIn) this object was loaded through.
+    sign_in_token = ""
+
     def get_id(self) -> str:
-        return f"{self.id}:{self.session_token}"
+        """What the login cookies hold: "<id>:<session token>:<sign-in token>"."""
+        return f"{self.id}:{self.session_token}:{self.sign_in_token}"
 
     @property
     def is_active(self) -> bool:

@@ -108,3 +108,19 @@ class SignInFailure(db.Model):
         Index("ix_sign_in_failures_address_created", "address", "created_on"),
         Index("ix_sign_in_failures_created", "created_on"),
     )
+
+
+class SignIn(db.Model):
+    """One sign-in (one browser): its cookies are good while this row lives. Signing out deletes it.
+
+    Only a hash of the cookie's sign-in token is kept.
+    """
+
+    __tablename__ = "sign_ins"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_on: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # As long as the cookie it belongs to: the remember cookie's life, or the session cookie's.
+    expires_on: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -67,6 +67,7 @@ def reset_password(token: str, password: str) -> User:
     db.session.expire(reset)
     user.set_password(password)
     user.session_token = new_session_token()
+    user_service.end_every_sign_in(user)
     user.last_login_on = now
     db.session.flush()
     return user

@@ -3,6 +3,7 @@
 (Invitations: invitations.py; password reset links: password_resets.py.)
 """
 
+import hashlib
 import re
 import secrets
 from datetime import timedelta
@@ -15,7 +16,7 @@ from ticketer.clock import utcnow
 from ticketer.errors import Conflict, NotFound, PermissionDenied, TooManyAttempts, ValidationError
 from ticketer.extensions import db
 from ticketer.models import User, new_session_token
-from ticketer.models.people import PasswordReset, SignInFailure
+from ticketer.models.people import PasswordReset, SignIn, SignInFailure
 from ticketer.roles import Capability, Role
 from ticketer.services import tickets as ticket_service
 
@@ -132,6 +133,87 @@ def authenticate(email: str, password: str, *, address: str | None = None) -> Us
     return user
 
 
+# --- sign-ins: one row per browser, so signing out ends that browser's cookies -------------------
+
+
+def _hash_sign_in_token(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8", "replace")).hexdigest()
+
+
+def _sign_in_lifetime(remember: bool) -> timedelta:
+    """As long as the cookie that will carry the sign-in: Flask-Login's remember cookie, or Flask's session."""
+    if remember:
+        duration = current_app.config.get("REMEMBER_COOKIE_DURATION", timedelta(days=365))
+        return duration if isinstance(duration, timedelta) else timedelta(seconds=int(duration))
+    return current_app.permanent_session_lifetime
+
+
+def start_sign_in(user: User, *, remember: bool = False) -> User:
+    """Record a new sign-in of `user` (one browser); `user.get_id()` then holds its token for the cookies.
+
+    Forgets the person's sign-ins whose cookies have expired.
+    """
+    now = utcnow()
+    token = secrets.token_urlsafe(24)
+    db.session.execute(delete(SignIn).where(SignIn.user_id == user.id, SignIn.expires_on <= now))
+    db.session.add(
+        SignIn(
+            user_id=user.id,
+            token_hash=_hash_sign_in_token(token),
+            created_on=now,
+            expires_on=now + _sign_in_lifetime(remember),
+        )
+    )
+    db.session.flush()
+    user.sign_in_token = token
+    return user
+
+
+def signed_in_user(cookie_id: str | None) -> User | None:
+    """The active user of a login cookie ("<id>:<session token>:<sign-in token>") whose sign-in is
+    still live, or None. One query."""
+    raw_id, _, rest = (cookie_id or "").partition(":")
+    session_token, _, sign_in_token = rest.partition(":")
+    if not raw_id.isdigit() or len(raw_id) > 18 or not session_token or not sign_in_token:
+        return None
+    user = db.session.execute(
+        select(User)
+        .join(SignIn, SignIn.user_id == User.id)
+        .where(
+            User.id == int(raw_id),
+            User.active.is_(True),
+            User.session_token == session_token,
+            SignIn.token_hash == _hash_sign_in_token(sign_in_token),
+            SignIn.expires_on > utcnow(),
+        )
+    ).scalar_one_or_none()
+    if user is not None:
+        user.sign_in_token = sign_in_token
+    return user
+
+
+def end_sign_in(user: User) -> None:
+    """Sign out this browser: the sign-in's cookies stop working, wherever they were copied to.
+    The person's other sign-ins (other devices) go on."""
+    if user.sign_in_token:
+        db.session.execute(delete(SignIn).where(SignIn.token_hash == _hash_sign_in_token(user.sign_in_token)))
+    user.sign_in_token = ""
+
+
+def end_every_sign_in(user: User) -> None:
+    """Forget every sign-in of `user` (password reset, deactivation): no cookie of theirs works any more."""
+    db.session.execute(delete(SignIn).where(SignIn.user_id == user.id))
+    user.sign_in_token = ""
+
+
+def end_other_sign_ins(user: User) -> None:
+    """Forget every sign-in of `user` but the one this object was loaded through (a password change)."""
+    statement = delete(SignIn).where(SignIn.user_id == user.id)
+    if user.sign_in_token:
+        statement = statement.where(SignIn.token_hash != _hash_sign_in_token(user.sign_in_token))
+    db.session.execute(statement)
+
+
 def require_admin(by: User) -> None:
     if by is None or not by.can(Capability.MANAGE_PEOPLE):
         raise PermissionDenied("Only admins can manage people.")
@@ -197,6 +279,7 @@ def deactivate(user_id: int, *, by: User) -> int:
     now = utcnow()
     user.active = False
     user.session_token = new_session_token()  # every signed-in session of theirs ends
+    end_every_sign_in(user)
     db.session.execute(
         update(PasswordReset)
         .where(PasswordReset.user_id == user.id, PasswordReset.used_on.is_(None), PasswordReset.cancelled_on.is_(None))
@@ -239,5 +322,6 @@ def change_password(user_id: int, current_password: str, new_password: str, *, a
         raise ValidationError("Choose a password different from the current one.", field="password")
     user.set_password(check_password(new_password, email=user.email))
     user.session_token = new_session_token()
+    end_other_sign_ins(user)
     db.session.flush()
     return user
