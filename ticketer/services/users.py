@@ -119,13 +119,15 @@ def authenticate(email: str, password: str, *, address: str | None = None) -> Us
     Failed attempts are counted per email and per address (`address`: the client's IP) in the
     database, so every web worker sees them; past the limit, TooManyAttempts is raised whether or
     not the email exists, and even for the right password, until the window has passed.
+    Every attempt spends exactly one password-hash check, so the time taken doesn't tell unknown,
+    deactivated and active accounts apart.
     """
     key = (email or "").strip().lower()[:254]
     check_attempt_limit(key, address)
     user = find_user_by_email(key) if key else None
-    if user is None:
-        check_password_hash(_dummy_hash(), password or "")  # the same work as for a real account
-    if user is None or not user.active or not user.check_password(password or ""):
+    stored_hash = user.password_hash if user is not None and user.password_hash else None
+    matches = check_password_hash(stored_hash or _dummy_hash(), password or "") and stored_hash is not None
+    if user is None or not user.active or not matches:
         record_failed_attempt(key, address)
         return None
     db.session.execute(delete(SignInFailure).where(SignInFailure.email == key))
