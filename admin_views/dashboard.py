@@ -138,11 +138,6 @@ def _period_args(period: reports.Period) -> dict[str, str]:
     return {"start": period.first.isoformat(), "end": period.last.isoformat()}
 
 
-def _int_arg(name: str) -> int | None:
-    value = request.args.get(name, "")
-    return int(value) if value.isdigit() and len(value) < 12 else None
-
-
 class DashboardView(SecuredView):
     capability = Capability.DASHBOARD
 
@@ -234,15 +229,9 @@ class DashboardView(SecuredView):
     @expose("/export.csv")
     def export(self):
         """The tickets of a folder + filters (the ticket list's query string) as streamed CSV."""
-        ticket_filter = TicketFilter(
-            folder=request.args.get("folder", "all"),
-            status=request.args.get("status", "open"),
-            query=request.args.get("q", ""),
-            topic_id=_int_arg("topic"),
-            assignee_id=_int_arg("assignee"),
-        )
+        ticket_filter = TicketFilter.from_args(request.args)
         user = db.session.get(User, current_user.id)
-        filename = f"tickets-{ticket_filter.folder}-{ticket_filter.status}-{reports.today():%Y%m%d}.csv"
+        filename = f"tickets-{ticket_filter.folder_name}-{ticket_filter.status}-{reports.today():%Y%m%d}.csv"
         return Response(
             stream_with_context(reports.export_csv(ticket_filter, user)),
             mimetype="text/csv",

@@ -58,15 +58,6 @@ def time_tag(moment: datetime | None) -> Markup:
 _SAMPLE_UUID = "00000000-0000-0000-0000-000000000000"
 
 
-def _int_arg(name: str) -> int | None:
-    return _int_value(request.args, name)
-
-
-def _int_value(values, name: str) -> int | None:
-    value = values.get(name, "") or ""
-    return int(value) if value.isdigit() and len(value) < 12 else None
-
-
 BULK_ACTIONS = [
     ("assign", "Assign to…"),
     ("unassign", "Unassign"),
@@ -94,17 +85,9 @@ class TicketsView(SecuredView):
 
     def _filter(self, values=None) -> ticket_lists.TicketFilter:
         """The folder + status + search + filters of a list URL (or of a bulk form's fields)."""
-        values = request.args if values is None else values
         default_folder = "mine" if current_user.role == "agent" else "all"
-        folder = values.get("folder", default_folder)
-        overdue = folder == "overdue"
-        return ticket_lists.TicketFilter(
-            folder="all" if overdue else folder,
-            status="open" if overdue else values.get("status", "open"),
-            query=values.get("q", ""),
-            topic_id=_int_value(values, "topic"),
-            assignee_id=_int_value(values, "assignee"),
-            overdue=overdue,
+        return ticket_lists.TicketFilter.from_args(
+            request.args if values is None else values, default_folder=default_folder
         )
 
     def _summary(self, ticket_filter: ticket_lists.TicketFilter, can_bulk: bool) -> dict:
@@ -151,7 +134,7 @@ class TicketsView(SecuredView):
         return self.render(
             "admin/tickets/list.html",
             ticket_filter=ticket_filter,
-            folder="overdue" if ticket_filter.overdue else ticket_filter.folder,
+            folder=ticket_filter.folder_name,
             page=page,
             detail_urls=self._detail_urls(page.tickets),
             counts=summary["counts"],
@@ -184,14 +167,7 @@ class TicketsView(SecuredView):
         return sorted({int(i) for i in request.form.getlist("ids") if i.isdigit() and len(i) < 12})
 
     def _list_url(self, ticket_filter: ticket_lists.TicketFilter) -> str:
-        return url_for(
-            ".index",
-            folder="overdue" if ticket_filter.overdue else ticket_filter.folder,
-            status=ticket_filter.status,
-            q=ticket_filter.query or None,
-            topic=ticket_filter.topic_id,
-            assignee=ticket_filter.assignee_id,
-        )
+        return url_for(".index", **ticket_filter.to_args())
 
     @expose("/bulk", methods=["POST"])
     def bulk(self):
@@ -233,7 +209,7 @@ class TicketsView(SecuredView):
                 assignee=assignee,
                 topic=topic,
                 ticket_filter=ticket_filter,
-                folder="overdue" if ticket_filter.overdue else ticket_filter.folder,
+                folder=ticket_filter.folder_name,
                 back=back,
             )
         try:

@@ -15,6 +15,7 @@ from ticketer.roles import ASSIGNABLE_ROLES
 from ticketer.services import folder_counts as folder_count_service  # noqa: F401  (registers its count hook)
 
 FOLDERS = ("mine", "unassigned", "all")
+OVERDUE = "overdue"  # open tickets past an SLA deadline, in every folder: a filter more than a folder
 STATUSES = (TicketStatus.OPEN.value, TicketStatus.CLOSED.value)
 SEARCH_MAX_LENGTH = 200
 
@@ -42,9 +43,49 @@ class TicketFilter:
     def __post_init__(self) -> None:
         if self.folder not in FOLDERS:
             self.folder = "all"
-        if self.status not in STATUSES:
+        if self.status not in STATUSES or self.overdue:
             self.status = TicketStatus.OPEN.value
+        if self.overdue:
+            self.folder = "all"
         self.query = " ".join((self.query or "").replace("\x00", "").split())[:SEARCH_MAX_LENGTH]
+
+    @classmethod
+    def from_args(cls, args, *, default_folder: str = "all") -> "TicketFilter":
+        """The filter of a list URL's query string (or of a form's fields, the same names):
+        `folder` (mine, unassigned, all or overdue), `status`, `q`, `topic` and `assignee` ids.
+        What can't be one of those falls back to the default."""
+        folder = args.get("folder") or default_folder
+        return cls(
+            folder=folder,
+            status=args.get("status") or TicketStatus.OPEN.value,
+            query=args.get("q") or "",
+            topic_id=_id_arg(args, "topic"),
+            assignee_id=_id_arg(args, "assignee"),
+            overdue=folder == OVERDUE,
+        )
+
+    @property
+    def folder_name(self) -> str:
+        """The folder as its URL names it: mine, unassigned, all or overdue."""
+        return OVERDUE if self.overdue else self.folder
+
+    def to_args(self, **changes) -> dict:
+        """The query-string arguments `from_args` reads back (empty ones left out), with `changes`
+        applied (None removes one): for url_for, the list's links, its forms and the export link."""
+        args = {
+            "folder": self.folder_name,
+            "status": self.status,
+            "q": self.query or None,
+            "topic": self.topic_id,
+            "assignee": self.assignee_id,
+            **changes,
+        }
+        return {name: value for name, value in args.items() if value is not None and value != ""}
+
+
+def _id_arg(args, name: str) -> int | None:
+    value = args.get(name) or ""
+    return int(value) if value.isascii() and value.isdigit() and len(value) <= 18 else None
 
 
 def _like_pattern(text: str) -> str:
