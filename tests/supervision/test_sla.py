@@ -143,6 +143,8 @@ def test_breaches_are_marked_once_and_mailed_once_to_the_assignee(db, make_user,
     mail = by_to["carla@example.com"]
     assert "Ana Torres" in mail["Subject"] and "first reply" in mail["Subject"]
     assert f"/admin/tickets/{ticket.uuid}" in mail.get_body(("plain",)).get_content()
+    html = mail.get_body(("html",)).get_content()
+    assert f'href="http://127.0.0.1:5000/admin/tickets/{ticket.uuid}"' in html and "Ana Torres" in html
     assert db.session.scalar(select(func.count()).select_from(SLABreach)) == 2
     assert db.session.scalar(select(func.count()).select_from(SLABreach).where(SLABreach.notified_on.is_(None))) == 0
     with frozen(MONDAY_9 + timedelta(hours=3)):
@@ -216,3 +218,20 @@ def test_two_schedulers_at_once_mail_each_breach_once(app, db, make_user, smtp_s
     assert sum(sent) == 6
     assert len(smtp_server.wait_for(6)) == 6
     assert db.session.scalar(select(func.count()).select_from(SLABreach)) == 6
+
+
+def test_the_breach_mail_escapes_the_contact_and_topic_in_its_html_part(db, make_user, smtp_server):
+    agent_id = make_user("agent", email="carla@example.com", name="Carla <i>Ruiz</i>")
+    target(db, first=30, name="<b>Billing</b>")
+    with frozen(MONDAY_9):
+        make_ticket(make_contact('<img src=x onerror="alert(1)"> Ana'), topic="<b>Billing</b>", assignee_id=agent_id)
+    db.session.commit()
+    with frozen(MONDAY_9 + timedelta(minutes=31)):
+        assert jobs.mark_sla_breaches() == 1
+    (mail,) = smtp_server.wait_for(1)
+    text = mail.get_body(("plain",)).get_content()
+    html = mail.get_body(("html",)).get_content()
+    assert '<img src=x onerror="alert(1)"> Ana' in text and "<b>Billing</b>" in text and "Carla <i>Ruiz</i>" in text
+    assert "&lt;img src=x onerror=&#34;alert(1)&#34;&gt; Ana" in html
+    assert "&lt;b&gt;Billing&lt;/b&gt;" in html and "Carla &lt;i&gt;Ruiz&lt;/i&gt;" in html
+    assert "<img" not in html and "<b>" not in html and "<i>" not in html
