@@ -111,7 +111,7 @@ def mark_sla_breaches() -> int:
             if message is None:
                 continue
             try:
-                mail.send_mail(", ".join(message.to), message.subject, message.body)
+                mail.send_mail(", ".join(message.to), message.content)
                 sent += 1
             except mail.MailDeliveryError:
                 sla.release_notification(breach_id)

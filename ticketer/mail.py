@@ -1,12 +1,17 @@
-"""Outgoing mail over SMTP (MAIL_* settings). With no MAIL_SERVER, the mail is printed to the console."""
+"""Outgoing mail over SMTP (MAIL_* settings). With no MAIL_SERVER, the mail is printed to the console.
+
+Bodies are Jinja templates, as in microblog: `templates/mail/<name>.txt` and `<name>.html`, rendered
+by `render_mail`; the HTML part autoescapes (untrusted names stay text), the text part doesn't.
+"""
 
 import smtplib
 import ssl
 import sys
+from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import make_msgid
 
-from flask import current_app
+from flask import current_app, render_template
 
 SMTP_TIMEOUT_SECONDS = 15
 
@@ -15,24 +20,48 @@ class MailDeliveryError(Exception):
     """The mail server could not be reached or refused the message."""
 
 
-def build_message(to: str, subject: str, body: str) -> EmailMessage:
+@dataclass(frozen=True)
+class Mail:
+    """A composed mail: subject, plain-text body and HTML body."""
+
+    subject: str
+    text: str
+    html: str
+
+
+def render_mail(name: str, *, subject: str, **context) -> Mail:
+    """Render `templates/mail/<name>.txt` and `.html` with `context` (needs an app context only)."""
+    return Mail(
+        subject=subject,
+        text=render_template(f"mail/{name}.txt", **context),
+        html=render_template(f"mail/{name}.html", **context),
+    )
+
+
+def build_message(to: str, mail: Mail) -> EmailMessage:
     config = current_app.config
     message = EmailMessage()
     message["From"] = config["MAIL_FROM"]
     message["To"] = to
-    message["Subject"] = subject
+    # A line break in a header would be refused (or would add headers): one line, whatever the subject holds.
+    message["Subject"] = " ".join(mail.subject.split())
     message["Message-ID"] = make_msgid(domain="ticketer")
-    message.set_content(body)
+    message.set_content(mail.text)
+    message.add_alternative(mail.html, subtype="html")
     return message
 
 
-def send_mail(to: str, subject: str, body: str) -> None:
-    """Send a plain-text mail; raises MailDeliveryError when the server is down or refuses it."""
+def send_mail(to: str, mail: Mail) -> None:
+    """Send a mail (text and HTML parts); raises MailDeliveryError when the server is down or refuses it."""
     config = current_app.config
-    message = build_message(to, subject, body)
+    message = build_message(to, mail)
     if not config.get("MAIL_SERVER"):
         # Local runs without a mail server: the person running `make run` can still follow the link.
-        print(f"\n--- mail (MAIL_SERVER is not set, so printed instead of sent) ---\n{message}\n---", file=sys.stdout)
+        print(
+            f"\n--- mail (MAIL_SERVER is not set, so printed instead of sent) ---\n"
+            f"To: {to}\nSubject: {message['Subject']}\n\n{mail.text}\n---",
+            file=sys.stdout,
+        )
         sys.stdout.flush()
         current_app.logger.info("Mail to %s printed to the console (no MAIL_SERVER).", to)
         return

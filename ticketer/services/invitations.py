@@ -165,16 +165,9 @@ def accept_invitation(token: str, *, name: str, password: str) -> User:
     return user
 
 
-def invitation_mail(link: IssuedLink) -> tuple[str, str]:
-    """The subject and body of an invitation mail."""
-    subject = "You're invited to Ticketer"
-    body = (
-        f"Hello,\n\n{link.by_name} invited you to Ticketer, the help desk, as {link.role}.\n\n"
-        f"Open this link to choose your name and password:\n\n{link.url}\n\n"
-        f"The link works once and expires on {link.expires_on:%Y-%m-%d %H:%M} UTC.\n"
-        "If you didn't expect this invitation, you can ignore this mail.\n"
-    )
-    return subject, body
+def invitation_mail(link: IssuedLink) -> mail.Mail:
+    """The invitation mail (templates/mail/invitation.txt and .html)."""
+    return mail.render_mail("invitation", subject="You're invited to Ticketer", link=link)
 
 
 def deliver_invitation(link: IssuedLink) -> str | None:
@@ -182,9 +175,8 @@ def deliver_invitation(link: IssuedLink) -> str | None:
 
     Call after committing the invitation, and commit afterwards.
     """
-    subject, body = invitation_mail(link)
     try:
-        mail.send_mail(link.email, subject, body)
+        mail.send_mail(link.email, invitation_mail(link))
     except mail.MailDeliveryError as error:
         record_delivery(Invitation, link.id, str(error))
         return str(error)

@@ -73,22 +73,15 @@ def reset_password(token: str, password: str) -> User:
     return user
 
 
-def password_reset_mail(link: IssuedLink) -> tuple[str, str]:
-    subject = "Set a new Ticketer password"
-    body = (
-        f"Hello,\n\n{link.by_name} sent you a link to set a new password for Ticketer ({link.email}):\n\n"
-        f"{link.url}\n\n"
-        f"The link works once and expires on {link.expires_on:%Y-%m-%d %H:%M} UTC.\n"
-        "If you didn't ask for this, you can ignore this mail; your password stays as it is.\n"
-    )
-    return subject, body
+def password_reset_mail(link: IssuedLink) -> mail.Mail:
+    """The password reset mail (templates/mail/password_reset.txt and .html)."""
+    return mail.render_mail("password_reset", subject="Set a new Ticketer password", link=link)
 
 
 def deliver_password_reset(link: IssuedLink) -> str | None:
     """Send the reset mail and record the outcome. Returns the error, or None when it went out."""
-    subject, body = password_reset_mail(link)
     try:
-        mail.send_mail(link.email, subject, body)
+        mail.send_mail(link.email, password_reset_mail(link))
     except mail.MailDeliveryError as error:
         record_delivery(PasswordReset, link.id, str(error))
         return str(error)

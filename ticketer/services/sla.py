@@ -16,6 +16,7 @@ from flask import current_app, has_app_context
 from sqlalchemy import and_, bindparam, delete, exists, func, insert, literal, select, union, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from ticketer import mail
 from ticketer.clock import utcnow
 from ticketer.errors import NotFound, PermissionDenied, ValidationError
 from ticketer.extensions import db
@@ -364,8 +365,7 @@ def mark_breaches(now: datetime | None = None) -> int:
 class BreachMail:
     breach_id: int
     to: list[str]
-    subject: str
-    body: str
+    content: mail.Mail  # templates/mail/sla_breach.txt and .html
 
 
 def pending_notifications(limit: int = 500, max_attempts: int = 5) -> list[int]:
@@ -418,14 +418,17 @@ def claim_notification(breach_id: int, *, public_url: str, now: datetime | None 
         return None
     contact = ticket.contact.name or ticket.contact.primary_urn or "a contact"
     what = "first reply" if breach.kind == Kind.FIRST_REPLY else "resolution"
-    subject = f"SLA missed: {what} for {contact} ({ticket.topic.name})"[:200]
-    body = (
-        f"The {what} of this ticket was due {breach.due_on:%Y-%m-%d %H:%M} UTC and is overdue.\n\n"
-        f"Contact: {contact}\nTopic: {ticket.topic.name}\n"
-        f"Assignee: {ticket.assignee.display_name if ticket.assignee else 'nobody (unassigned)'}\n\n"
-        f"Open it: {public_url}/admin/tickets/{ticket.uuid}\n"
+    composed = mail.render_mail(
+        "sla_breach",
+        subject=f"SLA missed: {what} for {contact} ({ticket.topic.name})"[:200],
+        what=what,
+        due_on=breach.due_on,
+        contact=contact,
+        topic=ticket.topic.name,
+        assignee=ticket.assignee.display_name if ticket.assignee else None,
+        ticket_url=f"{public_url}/admin/tickets/{ticket.uuid}",
     )
-    return BreachMail(breach_id=breach.id, to=to, subject=subject, body=body)
+    return BreachMail(breach_id=breach.id, to=to, content=composed)
 
 
 def release_notification(breach_id: int) -> None:
