@@ -84,6 +84,13 @@ RELEASE_1 = "c26d73d4d947"
 # The release-1 tables, and the columns release 2 added to them.
 RELEASE_1_TABLES = ["users", "topics", "contacts", "contact_urns", "tickets", "ticket_events", "messages"]
 RELEASE_2_COLUMNS = {"messages": ("attempts", "next_attempt_on", "claimed_on", "last_error")}
+# Columns of later releases are not in release 1 either: the conversation's (b3c41d5e7f20).
+for _table, _columns in {
+    "contacts": ("connection_id",),
+    "messages": ("connection_id", "external_uuid", "external_status", "attachments"),
+    "tickets": ("waiting_since",),
+}.items():
+    RELEASE_2_COLUMNS[_table] = RELEASE_2_COLUMNS.get(_table, ()) + _columns
 JSON_COLUMNS = {("contacts", "fields"), ("tickets", "results")}
 
 

@@ -46,3 +46,10 @@ class LinkUnusable(TicketerError):
 
     code = "link_unusable"
     status = 410
+
+
+class ConnectionFailed(TicketerError):
+    """A chatbot workspace refused or didn't answer a call (the message is its exact error)."""
+
+    code = "connection_failed"
+    status = 502

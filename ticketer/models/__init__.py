@@ -127,6 +127,8 @@ class Contact(db.Model):
     fields: Mapped[dict] = mapped_column(JSONType, default=dict)
     created_on: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     modified_on: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # The workspace the contact came from (ticketer/models/connections.py); None: the only one, if any.
+    connection_id: Mapped[int | None] = mapped_column(ForeignKey("connections.id"))
 
     urns: Mapped[list["ContactURN"]] = relationship(
         back_populates="contact", order_by="ContactURN.id", cascade="all, delete-orphan"
@@ -184,6 +186,8 @@ class Ticket(db.Model):
     closed_on: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_activity_on: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     first_reply_on: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Waiting for a reply: the contact wrote last (set by incoming messages, cleared by a reply).
+    waiting_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     contact: Mapped[Contact] = relationship()
     topic: Mapped[Topic] = relationship()
@@ -267,6 +271,12 @@ class Message(db.Model):
     next_attempt_on: Mapped[datetime | None] = mapped_column(UTCDateTime)
     claimed_on: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_error: Mapped[str | None] = mapped_column(Text)
+    # The workspace side (ticketer/services/conversation.py): the connection it came through or went
+    # out on, the workspace's message uuid, its status there, and its attachments ({content_type, url}).
+    connection_id: Mapped[int | None] = mapped_column(ForeignKey("connections.id"))
+    external_uuid: Mapped[str | None] = mapped_column(String(36))  # unique: see models/connections.py
+    external_status: Mapped[str | None] = mapped_column(String(16))
+    attachments: Mapped[list | None] = mapped_column(JSONType)
 
     contact: Mapped[Contact] = relationship()
     created_by: Mapped[User | None] = relationship()
@@ -281,6 +291,7 @@ class Message(db.Model):
 # Models of other areas live in their own modules; importing them here registers their tables.
 # (Each module imports what it needs from this package, which is complete by this line.)
 from ticketer.models import api as _api  # noqa: E402,F401
+from ticketer.models import connections as _connections  # noqa: E402,F401
 from ticketer.models import flows as _flows  # noqa: E402,F401
 from ticketer.models import folder_counts as _folder_counts  # noqa: E402,F401
 from ticketer.models import people as _people  # noqa: E402,F401

@@ -1,0 +1,1 @@
+"""The other side of each wire: chatbot workspaces Ticketer talks to. No business rules here."""
