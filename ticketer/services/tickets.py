@@ -500,6 +500,7 @@ def reply(ticket_id: int, text: str, *, by: User | None) -> Message:
     )
     db.session.add(message)
     ticket.last_activity_on = now
+    ticket.waiting_since = None  # answered
     if ticket.first_reply_on is None:
         ticket.first_reply_on = now
     db.session.flush()
@@ -524,6 +525,7 @@ def receive_message(contact_id: int, text: str) -> Message:
     db.session.add(message)
     if ticket is not None:
         ticket.last_activity_on = now
+        ticket.waiting_since = ticket.waiting_since or now  # waiting for a reply
     db.session.flush()
     return message
 
