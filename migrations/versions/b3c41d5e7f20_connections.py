@@ -1,7 +1,7 @@
 """connections: RapidPro-compatible workspaces, the pull's cursor, workspace ids on messages
 
 Revision ID: b3c41d5e7f20
-Revises: a7fb6b53a6ab
+Revises: 5d1e0c7a9b21
 Create Date: 2026-12-01 20:40:00
 
 """
@@ -17,7 +17,7 @@ from sqlalchemy.dialects import postgresql
 # them first (ticketer/services/connections.py).
 
 revision = 'b3c41d5e7f20'
-down_revision = 'a7fb6b53a6ab'
+down_revision = '5d1e0c7a9b21'
 branch_labels = None
 depends_on = None
 
