@@ -43,7 +43,6 @@ def create_app(config: object | None = None) -> Flask:
     from admin_views.auth import bp as auth_bp
     from ticketer import cli
     from ticketer.api import init_api
-    from ticketer.services import assignment, flows, folder_counts, reports, sla  # noqa: F401  (their ticket hooks)
 
     app.register_blueprint(auth_bp)
     init_admin(app)

@@ -12,7 +12,6 @@ from ticketer.extensions import db
 from ticketer.models import MAX_ID, Contact, ContactURN, Ticket, TicketStatus, Topic, User
 from ticketer.models.folder_counts import NOBODY, TicketFolderCount
 from ticketer.roles import ASSIGNABLE_ROLES
-from ticketer.services import folder_counts as folder_count_service  # noqa: F401  (registers its count hook)
 
 FOLDERS = ("mine", "unassigned", "all")
 OVERDUE = "overdue"  # open tickets past an SLA deadline, in every folder: a filter more than a folder

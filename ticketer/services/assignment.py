@@ -1,36 +1,26 @@
 """Auto-assignment: a topic's pool of agents takes its new tickets, round robin or fewest open first.
 
-A ticket that opens (or is reopened or moved) unassigned in an auto-assigned topic goes at once to
-a pool member with room: active, available, a role that takes tickets, and fewer open tickets than
-the topic's capacity. When nobody has room it waits in Unassigned, and `hand_out_backlog` (a
-scheduler job) hands the backlog out oldest first as agents free up or come online.
-
-Concurrent assignments can't over-fill an agent: the pool members' AgentStatus rows are locked
-(SELECT ... FOR UPDATE on PostgreSQL, in user-id order; SQLite serialises writers) before their
-open tickets are counted.
+Here: the settings, the pool, availability, and the backlog (`hand_out_backlog`, a scheduler job,
+hands out waiting tickets oldest first as agents free up or come online). Which member takes which
+ticket, the locking that keeps an agent under capacity, and the effect that assigns a new ticket at
+once are in ticketer/services/auto_assignment.py.
 """
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 
-from sqlalchemy import bindparam, delete, func, select
+from sqlalchemy import delete, func, select
 
 from ticketer.clock import utcnow
 from ticketer.errors import NotFound, PermissionDenied, ValidationError
 from ticketer.extensions import db
-from ticketer.models import Ticket, TicketEvent, TicketStatus, Topic, User
+from ticketer.models import Ticket, TicketStatus, Topic, User
 from ticketer.models.supervision import AgentStatus, AssignmentStrategy, AutoAssignment, PoolMember
 from ticketer.roles import ASSIGNABLE_ROLES, Capability
+from ticketer.services import auto_assignment
 from ticketer.services import tickets as ticket_service
 
 CAPACITY_MAX = 1_000
-_TRIGGERS = {TicketEvent.Kind.OPENED, TicketEvent.Kind.REOPENED, TicketEvent.Kind.TOPIC_CHANGED}
-
-
-def automatic_note(strategy: str) -> str:
-    """The note on an automatic assignment event, e.g. "Assigned automatically (round robin)"."""
-    return f"Assigned automatically ({AssignmentStrategy(strategy).label})"
 
 
 # --- settings -------------------------------------------------------------------------------
@@ -193,98 +183,7 @@ def enabled_topic_ids() -> list[int]:
     )
 
 
-# --- choosing agents ------------------------------------------------------------------------
-
-
-@dataclass
-class Candidate:
-    user_id: int
-    load: int  # open tickets held now
-
-
-def _lock_agents(topic_ids: Sequence[int]) -> None:
-    """Lock the pool members' status rows in user-id order (a no-op clause on SQLite)."""
-    db.session.execute(
-        select(AgentStatus.user_id)
-        .where(AgentStatus.user_id.in_(select(PoolMember.user_id).where(PoolMember.topic_id.in_(topic_ids))))
-        .order_by(AgentStatus.user_id)
-        .with_for_update()
-    ).all()
-
-
-def _candidates(topic_id: int) -> list[Candidate]:
-    """The pool members who may take tickets now, with their open-ticket counts (after the lock)."""
-    load = (
-        select(func.count())
-        .select_from(Ticket)
-        .where(Ticket.assignee_id == PoolMember.user_id, Ticket.status == TicketStatus.OPEN)
-        .scalar_subquery()
-    )
-    rows = db.session.execute(
-        select(PoolMember.user_id, load)
-        .join(User, User.id == PoolMember.user_id)
-        .outerjoin(AgentStatus, AgentStatus.user_id == PoolMember.user_id)
-        .where(
-            PoolMember.topic_id == topic_id,
-            User.active.is_(True),
-            User.role.in_([r.value for r in ASSIGNABLE_ROLES]),
-            func.coalesce(AgentStatus.available, True).is_(True),
-        )
-        .order_by(PoolMember.user_id)
-    ).all()
-    return [Candidate(user_id, int(n or 0)) for user_id, n in rows]
-
-
-def _plan(settings: AutoAssignment, candidates: list[Candidate], n_tickets: int) -> list[int]:
-    """The agent for each of the next `n_tickets` tickets, in order (shorter when room runs out).
-
-    Round robin takes the next member after the last one assigned; fewest-open takes the member
-    with the fewest open tickets, ties going to whoever comes next in the rotation.
-    """
-    loads = {c.user_id: c.load for c in candidates}
-    order = sorted(loads)
-    pointer = settings.last_assigned_user_id
-    plan: list[int] = []
-    for _ in range(n_tickets):
-        after = [u for u in order if pointer is not None and u > pointer]
-        rotation = after + [u for u in order if u not in after]
-        with_room = [u for u in rotation if loads[u] < settings.capacity]
-        if not with_room:
-            break
-        if settings.strategy == AssignmentStrategy.FEWEST_OPEN:
-            pick = min(with_room, key=lambda u: loads[u])
-        else:
-            pick = with_room[0]
-        loads[pick] += 1
-        pointer = pick
-        plan.append(pick)
-    if plan:
-        settings.last_assigned_user_id = pointer
-    return plan
-
-
-def _fresh_settings(topic_id: int) -> AutoAssignment | None:
-    return db.session.execute(
-        select(AutoAssignment)
-        .where(AutoAssignment.topic_id == topic_id, AutoAssignment.enabled.is_(True))
-        .execution_options(populate_existing=True)
-    ).scalar_one_or_none()
-
-
-def _assign_planned(settings: AutoAssignment, ticket_ids: Sequence[int]) -> int:
-    """Give `ticket_ids` (oldest first) to the pool; the caller holds the agents' locks."""
-    plan = _plan(settings, _candidates(settings.topic_id), len(ticket_ids))
-    if not plan:
-        return 0
-    by_agent: dict[int, list[int]] = {}
-    for ticket_id, user_id in zip(ticket_ids, plan, strict=False):
-        by_agent.setdefault(user_id, []).append(ticket_id)
-    note = automatic_note(settings.strategy)
-    assigned = 0
-    for user_id, ids in by_agent.items():
-        assigned += ticket_service.assign_tickets(ids, user_id, by=None, note=note).changed
-    db.session.flush()  # the round-robin pointer moved
-    return assigned
+# --- the backlog ---------------------------------------------------------------------------
 
 
 def assign_backlog(topic_id: int, *, limit: int | None = None) -> int:
@@ -293,12 +192,11 @@ def assign_backlog(topic_id: int, *, limit: int | None = None) -> int:
     Returns the number assigned. Tickets another transaction is working on are skipped
     (SKIP LOCKED on PostgreSQL) and left for the next run.
     """
-    _lock_agents([topic_id])
-    settings = _fresh_settings(topic_id)
+    auto_assignment.lock_agents([topic_id])
+    settings = auto_assignment.fresh_settings(topic_id)
     if settings is None:
         return 0
-    candidates = _candidates(topic_id)
-    room = sum(max(0, settings.capacity - c.load) for c in candidates)
+    room = sum(max(0, settings.capacity - c.load) for c in auto_assignment.candidates(topic_id))
     if limit is not None:
         room = min(room, limit)
     if room <= 0:
@@ -312,48 +210,15 @@ def assign_backlog(topic_id: int, *, limit: int | None = None) -> int:
             .with_for_update(skip_locked=True)
         ).scalars()
     )
-    return _assign_planned(settings, ids) if ids else 0
+    if not ids:
+        return 0
+    note = auto_assignment.automatic_note(settings.strategy)
+    assigned = 0
+    for user_id, ticket_ids in auto_assignment.plan_assignments(settings, ids).items():
+        assigned += ticket_service.assign_tickets(ticket_ids, user_id, by=None, note=note).changed
+    return assigned
 
 
 def hand_out_backlog() -> int:
     """Hand out the backlog of every auto-assigned topic (the scheduler job's work, without commits)."""
     return sum(assign_backlog(topic_id) for topic_id in enabled_topic_ids())
-
-
-# --- the hook: new tickets are assigned at once ---------------------------------------------
-
-
-_TICKETS = Ticket.__table__
-_AUTO = AutoAssignment.__table__
-# Built once: the hook runs for every ticket opened.
-_WAITING = (
-    select(_TICKETS.c.topic_id, _TICKETS.c.id)
-    .join(_AUTO, _AUTO.c.topic_id == _TICKETS.c.topic_id)
-    .where(
-        _TICKETS.c.id.in_(bindparam("ids", expanding=True)),
-        _TICKETS.c.status == TicketStatus.OPEN.value,
-        _TICKETS.c.assignee_id.is_(None),
-        _AUTO.c.enabled.is_(True),
-    )
-    .order_by(_TICKETS.c.opened_on, _TICKETS.c.id)
-)
-
-
-def _on_ticket_change(kind: str, ticket_ids: list[int], by_id: int | None, now: datetime) -> None:
-    if kind not in _TRIGGERS:
-        return
-    waiting: dict[int, list[int]] = {}
-    for chunk in ticket_service._chunks(ticket_ids):
-        for topic_id, ticket_id in db.session.execute(_WAITING, {"ids": chunk}):
-            waiting.setdefault(topic_id, []).append(ticket_id)
-    if not waiting:
-        return
-    topic_ids = sorted(waiting)
-    _lock_agents(topic_ids)  # all of them at once, in one order: no deadlock between topics
-    for topic_id in topic_ids:
-        settings = _fresh_settings(topic_id)
-        if settings is not None:
-            _assign_planned(settings, waiting[topic_id])
-
-
-ticket_service.after_change_hooks.append(_on_ticket_change)

@@ -1,7 +1,8 @@
 """Follow-up flows: create and edit flows and triggers, record flow starts when tickets close,
 cancel them when tickets reopen, and retry failed deliveries.
 
-Importing this module registers its hook on ticketer.services.tickets.after_change_hooks.
+The two ticket effects here (record_flow_starts, cancel_flow_starts) run from the table in
+ticketer/services/effects.py.
 """
 
 import uuid as uuid_lib
@@ -18,7 +19,7 @@ from ticketer.extensions import db
 from ticketer.models import Message, Ticket, Topic, User, UTCDateTime
 from ticketer.models.flows import DeliveryStatus, Flow, FlowEngine, FlowStart, Trigger
 from ticketer.roles import Capability
-from ticketer.services import tickets as ticket_service
+from ticketer.services.ticket_changes import Change, chunks
 from ticketer.services.validation import MESSAGE_MAX_LENGTH, clean_text
 
 NAME_MAX_LENGTH = 128
@@ -26,7 +27,6 @@ URL_MAX_LENGTH = 500
 SECRET_MAX_LENGTH = 255
 MAX_TEMPLATES = 10
 MAX_DELAY_MINUTES = 60 * 24 * 30  # 30 days
-CHUNK_SIZE = ticket_service.CHUNK_SIZE
 
 
 def _require(user: User | None) -> None:
@@ -297,7 +297,7 @@ def record_starts(ticket_ids: Sequence[int], now: datetime) -> int:
     """Record a flow start for each of these (just closed) tickets that an active trigger matches.
 
     A topic's own active trigger wins over the all-topics one. Set-based: one INSERT ... SELECT per
-    5,000 tickets. Returns the number of starts recorded.
+    chunk of tickets. Returns the number of starts recorded.
     """
     triggers = db.session.execute(select(Trigger.id, Trigger.delay_minutes).where(Trigger.active.is_(True))).all()
     if not triggers or not ticket_ids:
@@ -315,9 +315,7 @@ def record_starts(ticket_ids: Sequence[int], now: datetime) -> int:
         ),
     )
     recorded = 0
-    ids = list(dict.fromkeys(int(i) for i in ticket_ids))
-    for start in range(0, len(ids), CHUNK_SIZE):
-        chunk = ids[start : start + CHUNK_SIZE]
+    for chunk in chunks(ticket_ids):
         result = db.session.execute(
             insert(FlowStart).from_select(
                 [
@@ -356,11 +354,10 @@ def record_starts(ticket_ids: Sequence[int], now: datetime) -> int:
 def cancel_pending_starts(ticket_ids: Sequence[int], now: datetime) -> int:
     """Cancel the starts of these tickets that haven't been sent yet (the ticket was reopened)."""
     cancelled = 0
-    ids = list(dict.fromkeys(int(i) for i in ticket_ids))
-    for start in range(0, len(ids), CHUNK_SIZE):
+    for chunk in chunks(ticket_ids):
         result = db.session.execute(
             update(FlowStart)
-            .where(FlowStart.ticket_id.in_(ids[start : start + CHUNK_SIZE]), FlowStart.status == DeliveryStatus.PENDING)
+            .where(FlowStart.ticket_id.in_(chunk), FlowStart.status == DeliveryStatus.PENDING)
             .values(status=DeliveryStatus.CANCELLED.value, last_error="Cancelled: the ticket was reopened.")
             .execution_options(synchronize_session=False)
         )
@@ -368,15 +365,14 @@ def cancel_pending_starts(ticket_ids: Sequence[int], now: datetime) -> int:
     return cancelled
 
 
-def _on_ticket_change(kind: str, ticket_ids: list[int], by_id: int | None, now: datetime) -> None:
-    if kind == "closed":
-        record_starts(ticket_ids, now)
-    elif kind == "reopened":
-        cancel_pending_starts(ticket_ids, now)
+def record_flow_starts(change: Change) -> None:
+    """Effect of a close: the follow-up flow starts of the closed tickets (the scheduler sends them)."""
+    record_starts(change.ticket_ids, change.now)
 
 
-if _on_ticket_change not in ticket_service.after_change_hooks:
-    ticket_service.after_change_hooks.append(_on_ticket_change)
+def cancel_flow_starts(change: Change) -> None:
+    """Effect of a reopen: the reopened tickets' starts not sent yet are cancelled."""
+    cancel_pending_starts(change.ticket_ids, change.now)
 
 
 # --- the panel's actions --------------------------------------------------------------------

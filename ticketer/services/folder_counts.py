@@ -1,4 +1,4 @@
-"""Keeping the folder counts: the after-change hook, and a rebuild from the tickets.
+"""Keeping the folder counts: the ticket effect (ticketer/services/effects.py), and a rebuild from the tickets.
 
 A ticket counts in (its assignee or nobody, its status). Opening adds it; assigning moves it from
 the previous assignee (read from the timeline: the event before this one that set an assignee) to
@@ -6,14 +6,12 @@ the new one; closing and reopening move it between statuses. Each change is one 
 CONFLICT statement, whatever the number of tickets; the counts stay equal to COUNT(*).
 """
 
-from datetime import datetime
-
 from sqlalchemy import bindparam, delete, func, insert, literal_column, select, text
 
 from ticketer.extensions import db
 from ticketer.models import Ticket, TicketEvent
 from ticketer.models.folder_counts import NOBODY, TicketFolderCount
-from ticketer.services import tickets as ticket_service
+from ticketer.services.ticket_changes import Change, chunks
 
 Kind = TicketEvent.Kind
 
@@ -71,20 +69,16 @@ _STATEMENTS = {
 }
 
 
-def count_folder_changes(kind: str, ticket_ids: list[int], acting_user_id: int | None, now: datetime) -> None:
-    """after_change hook: move the changed tickets between the (assignee, status) counts.
+def count_folder_change(change: Change) -> None:
+    """Effect of an open, assignment, close or reopen: move the tickets between the (assignee, status) counts.
 
-    One INSERT ... SELECT ... ON CONFLICT DO UPDATE per chunk of ids, whatever their number.
+    One INSERT ... SELECT ... ON CONFLICT DO UPDATE per chunk of ids, whatever their number. It reads
+    the assignee a ticket had from its events and the tickets as they are, so it runs before
+    auto-assignment changes them (effects.py).
     """
-    statement = _STATEMENTS.get(kind)
-    if statement is None:
-        return
-    for chunk in ticket_service._chunks(ticket_ids):
+    statement = _STATEMENTS[change.kind]
+    for chunk in chunks(change.ticket_ids):
         db.session.execute(statement, {"ids": chunk})
-
-
-if count_folder_changes not in ticket_service.after_change_hooks:
-    ticket_service.after_change_hooks.append(count_folder_changes)
 
 
 def stored_counts() -> dict[tuple[int, str], int]:

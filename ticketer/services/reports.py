@@ -1,4 +1,5 @@
-"""Keeping the daily ticket counts: the after-change hook, squashing, and a rebuild from the tickets.
+"""Keeping the daily ticket counts: the ticket effect (ticketer/services/effects.py), squashing, and a
+rebuild from the tickets.
 
 Every statement here is set-based: closing 10,000 tickets adds a handful of grouped rows (one per
 topic and assignee among them), not 10,000.
@@ -13,7 +14,7 @@ from sqlalchemy import Column, Date, MetaData, Table, bindparam, delete, exists,
 from ticketer.extensions import db
 from ticketer.models import Ticket, TicketEvent, UTCDateTime
 from ticketer.models.reports import TicketDailyCount
-from ticketer.services import tickets as ticket_service
+from ticketer.services.ticket_changes import Change, chunks
 
 Kind = TicketEvent.Kind
 # Which count column each event kind adds to; other kinds (assigned, note_added, topic_changed)
@@ -54,22 +55,20 @@ def _count_statement(column: str):
     )
 
 
-# Built once: the hook runs for every ticket opened, closed or reopened.
+# Built once: the effect runs for every ticket opened, closed or reopened.
 _COUNT_STATEMENTS = {kind: _count_statement(column) for kind, column in COUNTED_KINDS.items()}
 
 
-def record_daily_counts(kind: str, ticket_ids: list[int], acting_user_id: int | None, now: datetime) -> None:
-    """after_change hook: add the changed tickets to today's counts, grouped by topic and assignee."""
-    statement = _COUNT_STATEMENTS.get(kind)
-    if statement is None or not ticket_ids:
-        return
-    day = local_day(now)
-    for chunk in ticket_service._chunks(ticket_ids):
+def count_daily_change(change: Change) -> None:
+    """Effect of an open, close or reopen: add the tickets to today's counts, by topic and assignee.
+
+    It reads the tickets as they are after the change, auto-assignment included: an auto-assigned
+    ticket counts as opened under the agent it went to (effects.py says why).
+    """
+    statement = _COUNT_STATEMENTS[change.kind]
+    day = local_day(change.now)
+    for chunk in chunks(change.ticket_ids):
         db.session.execute(statement, {"day": day, "ids": chunk})
-
-
-if record_daily_counts not in ticket_service.after_change_hooks:
-    ticket_service.after_change_hooks.append(record_daily_counts)
 
 
 def _same_group(a, b) -> list:
@@ -78,7 +77,7 @@ def _same_group(a, b) -> list:
 
 def squash_daily_counts(since: date | None = None) -> int:
     """Fold the rows of each (day, topic, assignee) into one row, for days from `since` (None: all
-    days). Returns the rows removed. The hook only adds rows for today's local day, so a nightly
+    days). Returns the rows removed. The effect only adds rows for today's local day, so a nightly
     run with `since` a few days back keeps the table at one row per group.
 
     Sums never change. Safe while tickets change: only rows that existed when it began are folded
@@ -149,7 +148,7 @@ def rebuild_daily_counts() -> int:
 
     For a database that had tickets before the counts existed (or a benchmark). Tickets carry only
     their current topic, assignee and last close, so this attributes every count to those, and
-    counts each ticket at most once as closed; the hook's counts are finer from then on.
+    counts each ticket at most once as closed; the effect's counts are finer from then on.
     """
     tz = workspace_timezone()
     bounds = db.session.execute(

@@ -20,10 +20,10 @@ from ticketer import mail
 from ticketer.clock import utcnow
 from ticketer.errors import NotFound, PermissionDenied, ValidationError
 from ticketer.extensions import db
-from ticketer.models import Ticket, TicketEvent, TicketStatus, Topic, User, UTCDateTime
+from ticketer.models import Ticket, TicketStatus, Topic, User, UTCDateTime
 from ticketer.models.supervision import BusinessHours, SLABreach, SLATarget, TicketDeadline
 from ticketer.roles import Capability, Role
-from ticketer.services import tickets as ticket_service
+from ticketer.services.ticket_changes import Change, chunks
 
 MINUTES_MAX = 60 * 24 * 365
 Kind = SLABreach.Kind
@@ -187,10 +187,8 @@ def refresh_deadlines(ticket_ids: Sequence[int], *, restarted_on: datetime | Non
     when it opened, or from `restarted_on` (a reopen). `fresh`: the tickets have no deadlines yet
     (just opened), so there is nothing to delete. A ticket whose topic has no target costs one query.
     """
-    ids = list(dict.fromkeys(int(i) for i in ticket_ids))
     hours: BusinessHours | None = None
-    for start in range(0, len(ids), ticket_service.CHUNK_SIZE):
-        chunk = ids[start : start + ticket_service.CHUNK_SIZE]
+    for chunk in chunks(ticket_ids):
         rows = db.session.execute(_TARGETS_OF, {"ids": chunk}).all()
         new_rows = []
         for target in rows:
@@ -215,21 +213,28 @@ def refresh_deadlines(ticket_ids: Sequence[int], *, restarted_on: datetime | Non
             db.session.execute(insert(TicketDeadline), new_rows)
 
 
-def _on_ticket_change(kind: str, ticket_ids: list[int], by_id: int | None, now: datetime) -> None:
-    if kind == TicketEvent.Kind.CLOSED:
-        # Only open tickets have deadlines: the table stays as small as the open backlog.
-        for start in range(0, len(ticket_ids), ticket_service.CHUNK_SIZE):
-            chunk = ticket_ids[start : start + ticket_service.CHUNK_SIZE]
-            db.session.execute(delete(TicketDeadline).where(TicketDeadline.ticket_id.in_(chunk)))
-    elif kind == TicketEvent.Kind.OPENED:
-        refresh_deadlines(ticket_ids, fresh=True)
-    elif kind == TicketEvent.Kind.TOPIC_CHANGED:
-        refresh_deadlines(ticket_ids)
-    elif kind == TicketEvent.Kind.REOPENED:
-        refresh_deadlines(ticket_ids, restarted_on=now)
+# --- the ticket effects (run from the table in ticketer/services/effects.py) ---------------
 
 
-ticket_service.after_change_hooks.append(_on_ticket_change)
+def start_deadlines(change: Change) -> None:
+    """Effect of an open: the new tickets' deadlines, from their topic's target."""
+    refresh_deadlines(change.ticket_ids, fresh=True)
+
+
+def move_deadlines(change: Change) -> None:
+    """Effect of a topic change: the deadlines follow the new topic's target."""
+    refresh_deadlines(change.ticket_ids)
+
+
+def restart_deadlines(change: Change) -> None:
+    """Effect of a reopen: resolution is due again, counted from the reopen."""
+    refresh_deadlines(change.ticket_ids, restarted_on=change.now)
+
+
+def clear_deadlines(change: Change) -> None:
+    """Effect of a close: only open tickets have deadlines, so the table stays as small as the backlog."""
+    for chunk in chunks(change.ticket_ids):
+        db.session.execute(delete(TicketDeadline).where(TicketDeadline.ticket_id.in_(chunk)))
 
 
 # --- reading: lists, folders ----------------------------------------------------------------

@@ -1,15 +1,17 @@
 """Tickets: open, assign, note, change topic, close, reopen, reply, receive, and their bulk forms.
 
-Single-ticket operations and bulk operations share one set-based implementation: an
-UPDATE ... RETURNING of the tickets that qualify, then one INSERT ... SELECT of their events.
+Single-ticket operations and bulk operations share one set-based implementation
+(ticket_changes.py: an UPDATE ... RETURNING of the tickets that qualify, then one INSERT ... SELECT
+of their events); then each runs what its change sets off, the row of its event kind in the table
+of ticketer/services/effects.py, in the same transaction.
 """
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Integer, Text, bindparam, exists, func, insert, literal, select, update
+from sqlalchemy import bindparam, exists, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
 
@@ -17,11 +19,13 @@ from ticketer import database, expressions
 from ticketer.clock import utcnow
 from ticketer.errors import Conflict, NotFound, PermissionDenied, ValidationError
 from ticketer.extensions import db
-from ticketer.models import Contact, Message, Ticket, TicketEvent, TicketStatus, Topic, User, UTCDateTime, new_uuid
+from ticketer.models import Contact, Message, Ticket, TicketEvent, TicketStatus, Topic, User, new_uuid
 from ticketer.roles import Capability
 from ticketer.services import contacts as contact_service
+from ticketer.services import effects, ticket_changes
 from ticketer.services import topics as topic_service
 from ticketer.services.contacts import ContactRow
+from ticketer.services.ticket_changes import Change, expire_tickets
 from ticketer.services.validation import (
     BODY_MAX_LENGTH,
     MESSAGE_MAX_LENGTH,
@@ -30,20 +34,6 @@ from ticketer.services.validation import (
 )
 
 Kind = TicketEvent.Kind
-# Ids per statement: keeps every statement under SQLite's bound-parameter limit.
-CHUNK_SIZE = 5_000
-
-# Called as hook(kind, ticket_ids, acting_user_id, now) after tickets change, in the same
-# transaction, for every event kind (opened, assigned, ..., closed, reopened). Other areas
-# register here: follow-up flow starts on "closed", maintained counts, auto-assignment.
-TicketHook = Callable[[str, list[int], int | None, datetime], None]
-after_change_hooks: list[TicketHook] = []
-
-
-def _run_hooks(kind: str, ticket_ids: list[int], by_id: int | None, now: datetime) -> None:
-    if ticket_ids:
-        for hook in after_change_hooks:
-            hook(str(kind), ticket_ids, by_id, now)
 
 
 @dataclass(frozen=True)
@@ -208,7 +198,7 @@ def open_ticket_for(
         ).scalar()
         if ticket_id is not None:
             _add_event(ticket_id, Kind.OPENED, by_id, now, assignee_id=assignee_id, topic_id=topic_id)
-            _run_hooks(Kind.OPENED, [ticket_id], by_id, now)
+            effects.run(effects.ON_OPENED, Change(Kind.OPENED, [ticket_id], by_id, now))
             return ticket_id, True
         # A concurrent request opened the contact's ticket first: the body goes to that one.
         existing_id = db.session.execute(_OPEN_TICKET_ID_OF, {"contact_id": contact.id}).scalar()
@@ -216,9 +206,9 @@ def open_ticket_for(
             raise Conflict("The contact's tickets changed meanwhile; try again.")
     if rendered:
         _add_event(existing_id, Kind.NOTE_ADDED, by_id, now, note=rendered)
-        _run_hooks(Kind.NOTE_ADDED, [existing_id], by_id, now)
+        effects.run(effects.ON_NOTE_ADDED, Change(Kind.NOTE_ADDED, [existing_id], by_id, now))
     db.session.execute(_TOUCH_TICKET, {"ticket_id": existing_id, "last_activity_on": now})
-    _expire_tickets([existing_id])
+    expire_tickets([existing_id])
     return existing_id, False
 
 
@@ -268,69 +258,7 @@ def open_ticket(
     return get_ticket(ticket_id), created
 
 
-def _expire_tickets(ticket_ids: Iterable[int]) -> None:
-    """Tickets loaded in this session no longer match the database: reload them on next access."""
-    changed = set(ticket_ids)
-    for key, obj in list(db.session.identity_map.items()):
-        if key[0] is Ticket and key[1][0] in changed:
-            db.session.expire(obj)
-
-
-# --- the set-based core ---------------------------------------------------------------------
-
-
-def _chunks(ids: Sequence[int]) -> Iterable[list[int]]:
-    unique = list(dict.fromkeys(int(i) for i in ids))
-    for start in range(0, len(unique), CHUNK_SIZE):
-        yield unique[start : start + CHUNK_SIZE]
-
-
-def _apply(
-    ticket_ids: Sequence[int],
-    *,
-    conditions: Callable[[list[int]], list],
-    values: dict[str, Any],
-    kind: str,
-    by_id: int | None,
-    now: datetime,
-    note: str | None = None,
-    assignee_id: int | None = None,
-    topic_id: int | None = None,
-) -> list[int]:
-    """UPDATE the tickets among `ticket_ids` that meet `conditions`, and INSERT one event for each.
-
-    Returns the ids changed. Two statements per chunk of ids, whatever the number of tickets.
-    """
-    changed: list[int] = []
-    for chunk in _chunks(ticket_ids):
-        rows = db.session.execute(
-            update(Ticket)
-            .where(Ticket.id.in_(chunk), *conditions(chunk))
-            .values(**values, last_activity_on=now)
-            .returning(Ticket.id)
-            .execution_options(synchronize_session=False)
-        ).scalars()
-        ids = list(rows)
-        if not ids:
-            continue
-        db.session.execute(
-            insert(TicketEvent).from_select(
-                ["ticket_id", "kind", "created_by_id", "created_on", "note", "assignee_id", "topic_id"],
-                select(
-                    Ticket.id,
-                    literal(str(kind)),
-                    literal(by_id, Integer),
-                    literal(now, UTCDateTime),
-                    literal(note, Text),
-                    literal(assignee_id, Integer),
-                    literal(topic_id, Integer),
-                ).where(Ticket.id.in_(ids)),
-            )
-        )
-        changed.extend(ids)
-    _run_hooks(kind, changed, by_id, now)
-    _expire_tickets(changed)
-    return changed
+# --- each change, then what it sets off (ticketer/services/effects.py) ----------------------
 
 
 def _result(ticket_ids: Sequence[int], changed: list[int]) -> BulkResult:
@@ -339,24 +267,17 @@ def _result(ticket_ids: Sequence[int], changed: list[int]) -> BulkResult:
 
 
 def _assign(ticket_ids: Sequence[int], assignee_id: int | None, by: User | None, note: str) -> list[int]:
-    return _apply(
-        ticket_ids,
-        conditions=lambda chunk: [
-            Ticket.status == TicketStatus.OPEN,
-            Ticket.assignee_id.is_distinct_from(assignee_id),
-        ],
-        values={"assignee_id": assignee_id},
-        kind=Kind.ASSIGNED,
-        by_id=_user_id(by),
-        now=utcnow(),
-        note=note or None,
-        assignee_id=assignee_id,
-    )
+    assigned = ticket_changes.assign(ticket_ids, assignee_id, by_id=_user_id(by), now=utcnow(), note=note)
+    effects.run(effects.ON_ASSIGNED, assigned)
+    return assigned.ticket_ids
 
 
 def _close(ticket_ids: Sequence[int], by: User | None) -> list[int]:
+    """Close the open ones among `ticket_ids`, then run what a close sets off (effects.ON_CLOSED):
+    their SLA deadlines go, follow-up flow starts are recorded, the folder counts and today's
+    closed count follow. All in the caller's transaction; the scheduler sends the starts later."""
     now = utcnow()
-    return _apply(
+    closed = ticket_changes.apply_change(
         ticket_ids,
         conditions=lambda chunk: [Ticket.status == TicketStatus.OPEN],
         values={"status": TicketStatus.CLOSED.value, "closed_on": now},
@@ -364,6 +285,8 @@ def _close(ticket_ids: Sequence[int], by: User | None) -> list[int]:
         by_id=_user_id(by),
         now=now,
     )
+    effects.run(effects.ON_CLOSED, closed)
+    return closed.ticket_ids
 
 
 def _reopen(ticket_ids: Sequence[int], by: User | None) -> list[int]:
@@ -388,7 +311,7 @@ def _reopen(ticket_ids: Sequence[int], by: User | None) -> list[int]:
 
     try:
         with db.session.begin_nested():
-            return _apply(
+            reopened = ticket_changes.apply_change(
                 ticket_ids,
                 conditions=conditions,
                 values={"status": TicketStatus.OPEN.value, "closed_on": None},
@@ -396,6 +319,8 @@ def _reopen(ticket_ids: Sequence[int], by: User | None) -> list[int]:
                 by_id=_user_id(by),
                 now=utcnow(),
             )
+            effects.run(effects.ON_REOPENED, reopened)
+            return reopened.ticket_ids
     except IntegrityError:
         raise Conflict("A contact of these tickets got a new open ticket meanwhile; try again.") from None
 
@@ -403,7 +328,7 @@ def _reopen(ticket_ids: Sequence[int], by: User | None) -> list[int]:
 def _change_topic(ticket_ids: Sequence[int], topic_id: int, by: User | None) -> list[int]:
     if db.session.get(Topic, topic_id) is None:
         raise ValidationError("That topic doesn't exist.", field="topic")
-    return _apply(
+    moved = ticket_changes.apply_change(
         ticket_ids,
         conditions=lambda chunk: [Ticket.topic_id != topic_id],
         values={"topic_id": topic_id},
@@ -412,6 +337,8 @@ def _change_topic(ticket_ids: Sequence[int], topic_id: int, by: User | None) -> 
         now=utcnow(),
         topic_id=topic_id,
     )
+    effects.run(effects.ON_TOPIC_CHANGED, moved)
+    return moved.ticket_ids
 
 
 def _clean_note(note: str | None, *, required: bool = False) -> str:
@@ -449,7 +376,7 @@ def add_note(ticket_id: int, note: str, *, by: User | None) -> TicketEvent:
     ticket.last_activity_on = now
     event = _event(ticket, Kind.NOTE_ADDED, _user_id(by), now, note=text)
     db.session.flush()
-    _run_hooks(Kind.NOTE_ADDED, [ticket.id], _user_id(by), now)
+    effects.run(effects.ON_NOTE_ADDED, Change(Kind.NOTE_ADDED, [ticket.id], _user_id(by), now))
     return event
 
 
@@ -461,7 +388,10 @@ def change_topic(ticket_id: int, topic_id: int, *, by: User | None) -> bool:
 
 
 def close(ticket_id: int, *, by: User | None) -> bool:
-    """Close a ticket. Closing a closed ticket changes nothing and adds no event."""
+    """Close a ticket. Closing a closed ticket changes nothing and adds no event.
+
+    What a close sets off (effects.ON_CLOSED): see `_close` above; step by step in docs/architecture.md.
+    """
     _require(by, Capability.WORK_TICKETS)
     get_ticket(ticket_id)
     return bool(_close([ticket_id], by))
