@@ -324,8 +324,9 @@ def wait_for_port(port: int, timeout: float = 30) -> None:
     raise RuntimeError(f"nothing listens on 127.0.0.1:{port}")
 
 
-def load(url: str, key: str, seconds: float, concurrency: int, run_id: str) -> dict:
-    """The load generator (run in its own process): POST new tickets for `seconds` from `concurrency` threads.
+def load(url: str, key: str, seconds: float, concurrency: int, run_id: str, requests: int | None = None) -> dict:
+    """The load generator (run in its own process): POST new tickets for `seconds` from `concurrency` threads,
+    or exactly `requests` from each thread when given (a fixed amount of work, as the suite runs it).
 
     Each request is a new connection, as a flow engine's webhook call is (gunicorn's sync workers
     serve one request per connection). Requests are written and read on plain sockets: the
@@ -351,7 +352,7 @@ def load(url: str, key: str, seconds: float, concurrency: int, run_id: str) -> d
 
     def worker(index: int) -> None:
         n = 0
-        while time.monotonic() < stop_at:
+        while n < requests if requests is not None else time.monotonic() < stop_at:
             n += 1
             body = (body_template % (run_id, index, n, index, n)).encode()
             t0 = time.perf_counter()
@@ -386,13 +387,18 @@ def load(url: str, key: str, seconds: float, concurrency: int, run_id: str) -> d
     }
 
 
-def measure_api(database_url: str, seconds: float, concurrency: int, echo) -> dict:
+def measure_api(
+    database_url: str, seconds: float | None, concurrency: int, echo, *, requests: int | None = None
+) -> dict:
+    """The open-ticket API on gunicorn (2 workers): for `seconds`, or `requests` from each client thread."""
     key = make_api_key(database_url)
     port = free_port()
     env = {**os.environ, "DATABASE_URL": database_url}
     server = subprocess.Popen(
         [
-            str(ROOT / ".venv/bin/gunicorn"),
+            sys.executable,  # this Python's gunicorn, wherever its environment is (not a path in the checkout)
+            "-m",
+            "gunicorn",
             "--workers",
             "2",
             "--bind",
@@ -418,8 +424,7 @@ def measure_api(database_url: str, seconds: float, concurrency: int, echo) -> di
                 f"http://127.0.0.1:{port}/api/v1/tickets",
                 "--key",
                 key,
-                "--seconds",
-                str(seconds),
+                *(["--requests", str(requests)] if requests is not None else ["--seconds", str(seconds)]),
                 "--concurrency",
                 str(concurrency),
                 "--run-id",
@@ -499,7 +504,7 @@ def measure_dispatch(database_url: str, closes: int, echo) -> dict:
         db.session.remove()
     env = {**os.environ, "DATABASE_URL": database_url}
     scheduler = subprocess.Popen(
-        [str(ROOT / ".venv/bin/flask"), "--app", "app", "scheduler"],
+        [sys.executable, "-m", "flask", "--app", "app", "scheduler"],
         cwd=ROOT,
         env=env,
         stdout=subprocess.DEVNULL,
@@ -516,8 +521,12 @@ def measure_dispatch(database_url: str, closes: int, echo) -> dict:
                 closed_at[uuid] = time.time()
                 time.sleep(0.37)  # spread the closes over the dispatch interval
             db.session.remove()
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and len(_Hook.arrivals) < len(closed_at):
+        # Wait for every delivery; give up only after 60 s with no new one (a stuck dispatcher), so a
+        # busy machine makes it slower, never short.
+        arrived, quiet_since = 0, time.monotonic()
+        while len(_Hook.arrivals) < len(closed_at) and time.monotonic() - quiet_since < 60:
+            if len(_Hook.arrivals) > arrived:
+                arrived, quiet_since = len(_Hook.arrivals), time.monotonic()
             time.sleep(0.1)
     finally:
         os.killpg(scheduler.pid, signal.SIGTERM)
@@ -665,10 +674,11 @@ def main() -> None:
         parser.add_argument("--url", required=True)
         parser.add_argument("--key", required=True)
         parser.add_argument("--seconds", type=float, default=10)
+        parser.add_argument("--requests", type=int, help="exactly this many from each thread, instead of --seconds")
         parser.add_argument("--concurrency", type=int, default=8)
         parser.add_argument("--run-id", default="000")
         a = parser.parse_args()
-        print(json.dumps(load(a.url, a.key, a.seconds, a.concurrency, a.run_id)))
+        print(json.dumps(load(a.url, a.key, a.seconds, a.concurrency, a.run_id, a.requests)))
         return
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", default="10000,100000,1000000")

@@ -1,6 +1,6 @@
 """Soak: gunicorn under mixed traffic from a second process, then prove nothing acknowledged was lost.
 
-    .venv/bin/python -m bench.soak                         # SQLite, 60 s, 8 client threads
+    .venv/bin/python -m bench.soak                         # SQLite, 8 client threads x 400 operations
     .venv/bin/python -m bench.soak --kill                  # kill -9 a web worker and the dispatcher, 10 rounds
     DATABASE_URL=postgresql://postgres@127.0.0.1:5432/postgres .venv/bin/python -m bench.soak
 
@@ -8,18 +8,22 @@ A fresh database (bench/data/soak.db, or a throw-away database on DATABASE_URL's
 admin, agents, an API token, and a webhook flow started on every close, pointing at a test engine
 (an HTTP server in this process on 127.0.0.1 that counts every delivery by its X-Ticketer-Delivery
 id). gunicorn (2 workers) and the scheduler (`flask --app app scheduler`) serve it. A second process
-runs the client: `--concurrency` threads, each signed in as an agent, for `--seconds`: opening tickets
-and posting incoming messages through the API, reading folder pages and ticket pages, adding notes
-through the panel's forms (with their CSRF token) and closing and reopening through the API. Every
-write the server acknowledged goes to the client's log. Afterwards the log is counted against the
-database: every acknowledged ticket, message, note, close and reopen must be there, every close must
+runs the client: `--concurrency` threads, each signed in as an agent, each doing exactly
+`--operations` operations (a fixed amount of work, not a time: the same run on a busy machine is
+slower, never smaller): opening tickets and posting incoming messages through the API, reading folder
+pages and ticket pages, adding notes through the panel's forms (with their CSRF token) and closing
+and reopening through the API. Every write the server acknowledged goes to the client's log.
+Afterwards the log is counted against the database: every acknowledged ticket, message, note, close
+and reopen must be there (nothing lost) and none of them twice (nothing doubled), every close must
 have sent its flow start to the test engine, and none twice outside the at-least-once window
 (a start claimed by a dispatcher that was killed, sent again after DISPATCH_RECLAIM_AFTER_SECONDS).
 
-With --kill, at 10 random moments a gunicorn worker and the dispatcher get SIGKILL (the dispatcher is
-restarted at once, as a process supervisor would). API writes cut off by a dead worker are retried
-with the same Idempotency-Key; a note form cut off is "unknown" (not acknowledged, not an error).
-Only 127.0.0.1 is ever contacted, and every loop is bounded in count and time.
+With --kill, `--rounds` times a gunicorn worker and then the dispatcher get SIGKILL (the dispatcher
+is restarted at once, as a process supervisor would), at fixed counts of operations done, spread over
+the run. API writes cut off by a dead worker are retried with the same Idempotency-Key; a write that
+never got an answer is "unknown" (not acknowledged, not an error; a note form has no key to retry).
+Only 127.0.0.1 is ever contacted. Waits give up only when nothing moves for a long while (a hang),
+never because a busy machine is slow.
 """
 
 import argparse
@@ -43,7 +47,9 @@ BENCH_DIR = Path(__file__).resolve().parent
 ROOT = BENCH_DIR.parent
 PASSWORD = "soak-password-123"
 AGENTS = 8
-MAX_OPS_PER_THREAD = 100_000
+DEFAULT_OPERATIONS = 400  # per client thread: about a minute with 8 threads on the 2-core machine
+# A wait gives up after this long without progress: far above any pause a busy machine causes.
+STALL_SECONDS = 120
 # Only for the throw-away processes of the soak (never a real deployment's key).
 SOAK_SECRET_KEY = os.environ.get("SECRET_KEY") or "soak-not-secret"
 
@@ -175,8 +181,9 @@ def server_env(database_url: str) -> dict:
 
 
 def start_gunicorn(database_url: str, port: int, workers: int) -> subprocess.Popen:
+    # This Python's gunicorn and flask (`-m`), wherever its environment is: not a path in the checkout.
     return subprocess.Popen(
-        [str(ROOT / ".venv/bin/gunicorn"), "--workers", str(workers), "--bind", f"127.0.0.1:{port}"]
+        [sys.executable, "-m", "gunicorn", "--workers", str(workers), "--bind", f"127.0.0.1:{port}"]
         + ["--log-level", "warning", "--graceful-timeout", "5", "app:create_app()"],
         cwd=ROOT,
         env=server_env(database_url),
@@ -186,7 +193,7 @@ def start_gunicorn(database_url: str, port: int, workers: int) -> subprocess.Pop
 
 def start_scheduler(database_url: str) -> subprocess.Popen:
     return subprocess.Popen(
-        [str(ROOT / ".venv/bin/flask"), "--app", "app", "scheduler"],
+        [sys.executable, "-m", "flask", "--app", "app", "scheduler"],
         cwd=ROOT,
         env=server_env(database_url),
         stdout=subprocess.DEVNULL,
@@ -218,17 +225,31 @@ def worker_pids(master_pid: int) -> list[int]:
 WEIGHTS = {"open": 25, "message": 20, "list": 15, "ticket": 15, "note": 10, "close": 8, "reopen": 7}
 
 
-def client(url: str, key: str, agents: list[str], seconds: float, concurrency: int, log_path: str) -> dict:
-    """Mixed traffic for `seconds` from `concurrency` threads; acknowledged writes go to `log_path`."""
+def client(
+    url: str, key: str, agents: list[str], operations: int, concurrency: int, log_path: str, checkpoints: list[int]
+) -> dict:
+    """Mixed traffic: exactly `operations` operations from each of `concurrency` threads; acknowledged
+    writes go to `log_path`. When the operations done by all threads together reach a count in
+    `checkpoints`, the thread that reached it prints "checkpoint" and waits for a line on stdin (the
+    parent kills a process meanwhile; the other threads go on)."""
     import requests
 
     run = uuid.uuid4().hex[:8]
-    # The clock starts once every thread has signed in (a password hash each, slow on a busy machine).
+    # Work starts once every thread has signed in (a password hash each, slow on a busy machine).
     ready = threading.Barrier(concurrency + 1)
-    stop_at = float("inf")
     lock = threading.Lock()
     log: list[dict] = []
-    stats: Counter = Counter()
+    stats: Counter = Counter()  # operations attempted, by kind
+    unknown: Counter = Counter()  # writes that never got an answer, by kind
+    refused: Counter = Counter()  # writes rightly refused (a reopen while the contact has another open ticket)
+    done = [0]
+    retried = [0]
+    pending_checkpoints = set(checkpoints)
+
+    def note_retry() -> None:
+        with lock:
+            retried[0] += 1
+
     errors: list[str] = []
     latencies: list[float] = []
     api_headers = {"Authorization": f"Token {key}"}
@@ -247,7 +268,7 @@ def client(url: str, key: str, agents: list[str], seconds: float, concurrency: i
             try:
                 response = timed(session, "POST", path, json=body, headers=headers)
             except requests.ConnectionError:
-                stats["retried"] += 1
+                note_retry()
                 time.sleep(0.2)
                 continue
             return response.status_code, (response.json() if response.content else {})
@@ -258,7 +279,7 @@ def client(url: str, key: str, agents: list[str], seconds: float, concurrency: i
             try:
                 return timed(session, "GET", path).status_code
             except requests.ConnectionError:
-                stats["retried"] += 1
+                note_retry()
                 time.sleep(0.2)
         return None
 
@@ -286,15 +307,13 @@ def client(url: str, key: str, agents: list[str], seconds: float, concurrency: i
         raise RuntimeError(f"could not sign in as {email}: {last}")
 
     def worker(index: int) -> None:
-        rng = random.Random(f"{run}-{index}")
+        rng = random.Random(index)  # the same mix of operations in every run
         session = requests.Session()
         sign_in(session, agents[index % len(agents)])
-        ready.wait(timeout=120)
+        ready.wait(timeout=STALL_SECONDS)
         mine: list[dict] = []  # tickets this thread opened: {uuid, urn, open}
         kinds, weights = list(WEIGHTS), list(WEIGHTS.values())
-        for n in range(MAX_OPS_PER_THREAD):
-            if time.monotonic() >= stop_at:
-                break
+        for n in range(operations):
             kind = rng.choices(kinds, weights)[0] if mine else "open"
             try:
                 record = step(session, rng, kind, index, n, mine)
@@ -303,11 +322,20 @@ def client(url: str, key: str, agents: list[str], seconds: float, concurrency: i
             with lock:
                 stats[kind] += 1
                 if record is None:
-                    stats["unknown"] += 1
+                    unknown[kind] += 1
                 elif "error" in record:
                     errors.append(record["error"])
+                elif "refused" in record:
+                    refused[kind] += 1
                 elif record.get("write"):
                     log.append(record)
+                done[0] += 1
+                checkpoint = done[0] in pending_checkpoints
+                pending_checkpoints.discard(done[0])
+            if checkpoint:
+                sys.stdout.write("checkpoint\n")  # one write: lines of two threads never interleave
+                sys.stdout.flush()
+                sys.stdin.readline()  # the parent has killed what it kills at this count
 
     def step(session, rng, kind, index, n, mine) -> dict | None:
         if kind == "open":
@@ -350,7 +378,7 @@ def client(url: str, key: str, agents: list[str], seconds: float, concurrency: i
                     page = session.get(f"{url}/admin/tickets/{target['uuid']}", timeout=30)
                     break
                 except requests.ConnectionError:
-                    stats["retried"] += 1
+                    note_retry()
                     time.sleep(0.2)
             if page is None:
                 return None
@@ -376,7 +404,7 @@ def client(url: str, key: str, agents: list[str], seconds: float, concurrency: i
             return None
         status, body = answer
         if status == 409 and action == "reopen":
-            return {}  # the contact has another open ticket: rightly refused, nothing acknowledged
+            return {"refused": action}  # the contact has another open ticket: rightly refused, nothing acknowledged
         if status != 200:
             return {"error": f"{action}: {status} {body}"}
         return {"write": action, "ticket": target["uuid"], "changed": body["changed"]}
@@ -384,9 +412,8 @@ def client(url: str, key: str, agents: list[str], seconds: float, concurrency: i
     threads = [threading.Thread(target=worker, args=(i,)) for i in range(concurrency)]
     for thread in threads:
         thread.start()
-    ready.wait(timeout=120)
+    ready.wait(timeout=STALL_SECONDS)
     started = time.perf_counter()
-    stop_at = time.monotonic() + seconds
     print("started", flush=True)
     for thread in threads:
         thread.join()
@@ -400,6 +427,10 @@ def client(url: str, key: str, agents: list[str], seconds: float, concurrency: i
         "median_ms": round(ordered[len(ordered) // 2] * 1000, 1),
         "p95_ms": round(ordered[int(0.95 * (len(ordered) - 1))] * 1000, 1),
         "operations": dict(stats),
+        "operations_done": done[0],
+        "unknown": dict(unknown),
+        "refused": dict(refused),
+        "retried": retried[0],
         "acknowledged_writes": len(log),
         "errors": len(errors),
         "error_samples": errors[:10],
@@ -409,24 +440,42 @@ def client(url: str, key: str, agents: list[str], seconds: float, concurrency: i
 # --- counting the log against the database ----------------------------------------------------
 
 
-def verify(database_url: str, log: list[dict]) -> dict:
-    """Every acknowledged write is in the database; every close sent its flow start, none twice
-    outside the at-least-once window."""
+def verify(database_url: str, log: list[dict], unknown: dict) -> dict:
+    """Every acknowledged write is in the database (nothing lost) and none is there twice (nothing
+    doubled: a retried write happened once); every close sent its flow start, none twice outside the
+    at-least-once window. `unknown` counts, by kind, the writes that never got an answer: each may
+    or may not be in the database, once at most."""
     from sqlalchemy import func, select
 
     from ticketer.extensions import db
-    from ticketer.models import Message, Ticket, TicketEvent
+    from ticketer.models import Message, Ticket, TicketEvent, TicketStatus
     from ticketer.models.flows import FlowStart
 
     app = make_app(database_url)
-    missing: list[str] = []
     with app.app_context():
         tickets = dict(db.session.execute(select(Ticket.uuid, Ticket.id)).all())
         messages = set(db.session.execute(select(Message.uuid)).scalars())
-        notes = set(db.session.execute(select(TicketEvent.note).where(TicketEvent.kind == "note_added")).scalars())
+        message_texts = Counter(
+            db.session.execute(select(Message.text).where(Message.text.like("soak message %"))).scalars()
+        )
+        notes = Counter(
+            db.session.execute(
+                select(TicketEvent.note).where(TicketEvent.kind == "note_added", TicketEvent.note.like("soak note %"))
+            ).scalars()
+        )
         events = Counter(
             (ticket_id, kind)
             for ticket_id, kind in db.session.execute(select(TicketEvent.ticket_id, TicketEvent.kind)).all()
+        )
+        contacts_with_two_open = (
+            db.session.execute(
+                select(Ticket.contact_id)
+                .where(Ticket.status == TicketStatus.OPEN)
+                .group_by(Ticket.contact_id)
+                .having(func.count() > 1)
+            )
+            .scalars()
+            .all()
         )
         starts = db.session.execute(select(FlowStart.delivery_id, FlowStart.status, FlowStart.attempts)).all()
         unsent_detail = db.session.execute(
@@ -434,38 +483,62 @@ def verify(database_url: str, log: list[dict]) -> dict:
             .where(FlowStart.status.not_in(["sent", "cancelled"]))
             .limit(5)
         ).all()
-        closed_events = db.session.execute(
-            select(func.count()).select_from(TicketEvent).where(TicketEvent.kind == "closed")
-        ).scalar()
         db.session.remove()
         db.engine.dispose()
-    acked = Counter()
+    missing: list[str] = []
+    doubled: list[str] = []
+    acked = Counter()  # (ticket id, "closed" / "reopened") -> acknowledged changes
     for record in log:
         kind = record["write"]
         if kind == "open" and record["ticket"] not in tickets:
             missing.append(f"ticket {record['ticket']}")
-        elif kind == "message" and record["message"] not in messages:
-            missing.append(f"message {record['message']}")
-        elif kind == "note" and record["note"] not in notes:
-            missing.append(f"note {record['note']!r}")
+        elif kind == "message":
+            if record["message"] not in messages:
+                missing.append(f"message {record['message']}")
+            if message_texts[record["text"]] > 1:
+                doubled.append(f"message {record['text']!r} x{message_texts[record['text']]}")
+        elif kind == "note":
+            if not notes[record["note"]]:
+                missing.append(f"note {record['note']!r}")
+            elif notes[record["note"]] > 1:
+                doubled.append(f"note {record['note']!r} x{notes[record['note']]}")
         elif kind in ("close", "reopen") and record["changed"]:
             acked[(tickets.get(record["ticket"]), "closed" if kind == "close" else "reopened")] += 1
     for (ticket_id, kind), count in acked.items():
         if events[(ticket_id, kind)] < count:
             missing.append(f"{kind} events of ticket {ticket_id}: {events[(ticket_id, kind)]} < {count} acknowledged")
+    # Nothing beyond what was acknowledged, plus at most once each write that got no answer.
+    acknowledged = Counter(r["write"] for r in log)
+    created = sum(1 for r in log if r["write"] == "open" and r["created"])
+    event_totals = Counter(kind for (_, kind) in events.elements())
+    acked_totals = Counter(kind for (_, kind) in acked.elements())
+    totals = {  # kind: (in the database, acknowledged)
+        "open": (len(tickets), created),
+        "message": (sum(message_texts.values()), acknowledged["message"]),
+        "note": (sum(notes.values()), acknowledged["note"]),
+        "close": (event_totals["closed"], acked_totals["closed"]),
+        "reopen": (event_totals["reopened"], acked_totals["reopened"]),
+    }
+    for kind, (in_db, acked_count) in totals.items():
+        if in_db > acked_count + unknown.get(kind, 0):
+            doubled.append(
+                f"{kind}: {in_db} in the database for {acked_count} acknowledged + {unknown.get(kind, 0)} unknown"
+            )
+    doubled += [f"contact {contact_id} has two open tickets" for contact_id in contacts_with_two_open]
     # A start is due to the engine unless its ticket was reopened before it went out (then cancelled).
     unsent = [d for d, status, _ in starts if status != "cancelled" and (status != "sent" or not Engine.deliveries[d])]
     cancelled = [d for d, status, _ in starts if status == "cancelled"]
     sent_after_cancel = [d for d in cancelled if Engine.deliveries[d]]
-    doubled = {d: Engine.deliveries[d] for d, _, _ in starts if Engine.deliveries[d] > 1}
+    twice = {d: Engine.deliveries[d] for d, _, _ in starts if Engine.deliveries[d] > 1}
     attempts = {d: a for d, _, a in starts}
-    outside_window = [d for d in doubled if attempts[d] < 2]  # sent twice without being claimed again
+    outside_window = [d for d in twice if attempts[d] < 2]  # sent twice without being claimed again
     return {
-        "acknowledged": dict(Counter(r["write"] for r in log)),
+        "acknowledged": dict(acknowledged),
         "missing": missing,
-        "tickets_created": sum(1 for r in log if r["write"] == "open" and r["created"]),
+        "doubled": doubled,
+        "tickets_created": created,
         "tickets_in_db": len(tickets),
-        "closes": closed_events,
+        "closes": totals["close"][0],
         "flow_starts": len(starts),
         "flow_starts_unsent": len(unsent),
         "unsent_samples": [
@@ -473,7 +546,7 @@ def verify(database_url: str, log: list[dict]) -> dict:
         ],
         "flow_starts_cancelled_by_reopen": len(cancelled),
         "flow_starts_sent_after_cancel": len(sent_after_cancel),
-        "flow_starts_sent_twice": len(doubled),
+        "flow_starts_sent_twice": len(twice),
         "sent_twice_outside_window": len(outside_window),
         "engine_deliveries": sum(Engine.deliveries.values()),
     }
@@ -483,18 +556,19 @@ def verify(database_url: str, log: list[dict]) -> dict:
 
 
 def soak(
-    seconds: float,
+    operations: int,
     concurrency: int,
     workers: int,
     kill: bool,
     rounds: int,
-    drain_seconds: float,
     echo,
     *,
     server_url: str | None = None,
     sqlite_path: Path | None = None,
 ) -> dict:
-    """Run the soak; `server_url` a PostgreSQL server (else SQLite at `sqlite_path`). Returns the figures."""
+    """Run the soak: exactly `operations` from each of `concurrency` client threads; with `kill`,
+    `rounds` kills of a web worker and as many of the dispatcher, at fixed counts of operations done.
+    `server_url` a PostgreSQL server (else SQLite at `sqlite_path`). Returns the figures."""
     database_url, drop = fresh_database(server_url, sqlite_path)
     Engine.deliveries, Engine.events, Engine.down = Counter(), Counter(), False
     engine, engine_url = start_engine()
@@ -503,64 +577,61 @@ def soak(
     web = start_gunicorn(database_url, port, workers)
     scheduler = start_scheduler(database_url)
     kills: Counter = Counter()
-    log_path = (sqlite_path.parent if sqlite_path else BENCH_DIR / "data") / f"soak-log-{os.getpid()}.jsonl"
+    victims = ["web_worker", "dispatcher"] * rounds if kill else []
+    total = operations * concurrency
+    # Spread evenly over the run, never at its very end: every kill has work after it.
+    checkpoints = [total * (i + 1) // (len(victims) + 1) for i in range(len(victims))]
+    data_dir = sqlite_path.parent if sqlite_path else BENCH_DIR / "data"
+    log_path = data_dir / f"soak-log-{os.getpid()}.jsonl"
+    stderr_path = data_dir / f"soak-client-{os.getpid()}.stderr"
+    rng = random.Random()
     try:
         wait_for_port(port)
-        echo(f"soak: {seconds:.0f} s, {concurrency} client threads, gunicorn {workers} workers, kill={kill}")
-        client_process = subprocess.Popen(
-            [sys.executable, "-m", "bench.soak", "client", "--url", f"http://127.0.0.1:{port}", "--key", setup["key"]]
-            + ["--agents", ",".join(setup["agents"]), "--seconds", str(seconds), "--concurrency", str(concurrency)]
-            + ["--log", str(log_path)],
-            cwd=ROOT,
-            env=server_env(database_url),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
+        echo(
+            f"soak: {concurrency} client threads x {operations} operations, gunicorn {workers} workers, "
+            f"kill={kill} ({len(victims)} kills)"
         )
-        # The client prints "started" when its threads are signed in and the clock runs.
-        first_line = client_process.stdout.readline()
-        killer = None
-        if kill and first_line.startswith("started"):
-
-            def kill_rounds() -> None:
-                nonlocal scheduler
-                rng = random.Random()
-                moments = sorted(rng.uniform(0.5, seconds - 1) for _ in range(2 * rounds))
-                start = time.monotonic()
-                for i, moment in enumerate(moments):
-                    time.sleep(max(0.0, start + moment - time.monotonic()))
-                    if i % 2 == 0:
-                        pids = worker_pids(web.pid)
-                        if pids:
-                            os.kill(rng.choice(pids), signal.SIGKILL)
-                            kills["web_worker"] += 1
-                    else:
-                        os.killpg(scheduler.pid, signal.SIGKILL)
-                        scheduler.wait(timeout=10)
-                        kills["dispatcher"] += 1
-                        scheduler = start_scheduler(database_url)
-
-            killer = threading.Thread(target=kill_rounds, daemon=True)
-            killer.start()
-        try:
-            stdout, stderr = client_process.communicate(timeout=seconds + 300)
-        except subprocess.TimeoutExpired:
-            client_process.kill()
-            raise
-        if client_process.returncode != 0:
-            raise RuntimeError(f"the client failed:\n{stderr[-3000:]}")
-        out = subprocess.CompletedProcess(client_process.args, 0, first_line + stdout, stderr)
-        figures = json.loads(out.stdout.strip().splitlines()[-1])
-        if killer is not None:
-            killer.join(timeout=seconds)
-        # Let the dispatcher send what the last closes recorded (bounded).
-        deadline = time.monotonic() + drain_seconds
+        with stderr_path.open("w") as stderr:
+            client_process = subprocess.Popen(
+                [sys.executable, "-m", "bench.soak", "client", "--url", f"http://127.0.0.1:{port}"]
+                + ["--key", setup["key"], "--agents", ",".join(setup["agents"]), "--log", str(log_path)]
+                + ["--operations", str(operations), "--concurrency", str(concurrency)]
+                + ["--checkpoints", ",".join(map(str, checkpoints))],
+                cwd=ROOT,
+                env=server_env(database_url),
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=stderr,
+                text=True,
+            )
+        last_line = ""
+        for line in client_process.stdout:
+            if line.startswith("checkpoint"):
+                victim = victims[sum(kills.values())]
+                if victim == "web_worker":
+                    os.kill(rng.choice(wait_for_workers(web.pid)), signal.SIGKILL)
+                else:
+                    os.killpg(scheduler.pid, signal.SIGKILL)
+                    scheduler.wait(timeout=STALL_SECONDS)
+                    scheduler = start_scheduler(database_url)  # at once, as a process supervisor would
+                kills[victim] += 1
+                client_process.stdin.write("go\n")
+                client_process.stdin.flush()
+            elif line.strip():
+                last_line = line
+        client_process.stdin.close()
+        if client_process.wait() != 0:
+            raise RuntimeError(f"the client failed:\n{stderr_path.read_text()[-3000:]}")
+        figures = json.loads(last_line)
+        # Let the dispatcher send what the last closes recorded: wait as long as it makes progress.
         log = [json.loads(line) for line in log_path.read_text().splitlines() if line]
-        while time.monotonic() < deadline:
-            result = verify(database_url, log)
-            if result["flow_starts_unsent"] == 0:
-                break
+        result = verify(database_url, log, figures["unknown"])
+        left, quiet_since = result["flow_starts_unsent"], time.monotonic()
+        while result["flow_starts_unsent"] and time.monotonic() - quiet_since < STALL_SECONDS:
             time.sleep(1)
+            result = verify(database_url, log, figures["unknown"])
+            if result["flow_starts_unsent"] < left:
+                left, quiet_since = result["flow_starts_unsent"], time.monotonic()
         figures.update(result)
         figures["kills"] = dict(kills)
     finally:
@@ -568,10 +639,13 @@ def soak(
         stop(scheduler)
         engine.shutdown()
         log_path.unlink(missing_ok=True)
+        stderr_path.unlink(missing_ok=True)
         drop()
     figures["ok"] = (
-        figures["errors"] == 0
+        figures["operations_done"] == total
+        and figures["errors"] == 0
         and not figures["missing"]
+        and not figures["doubled"]
         and figures["flow_starts_unsent"] == 0
         and figures["flow_starts"] == figures["closes"]
         and figures["sent_twice_outside_window"] == 0
@@ -579,13 +653,13 @@ def soak(
         and (kill or figures["flow_starts_sent_twice"] == 0)
     )
     echo(
-        f"  {figures['requests']:,} requests ({figures['requests_per_second']} req/s, "
-        f"median {figures['median_ms']} ms, p95 {figures['p95_ms']} ms), {figures['errors']} errors, "
-        f"{figures['operations'].get('unknown', 0)} unknown, {figures['operations'].get('retried', 0)} retried"
+        f"  {figures['operations_done']:,} operations, {figures['requests']:,} requests in {figures['seconds']} s "
+        f"({figures['requests_per_second']} req/s, median {figures['median_ms']} ms, p95 {figures['p95_ms']} ms), "
+        f"{figures['errors']} errors, {sum(figures['unknown'].values())} unknown, {figures['retried']} retried"
     )
     echo(
         f"  acknowledged {figures['acknowledged']}; missing {len(figures['missing'])}; "
-        f"flow starts {figures['flow_starts']} for {figures['closes']} closes "
+        f"doubled {len(figures['doubled'])}; flow starts {figures['flow_starts']} for {figures['closes']} closes "
         f"({figures['flow_starts_cancelled_by_reopen']} cancelled by a reopen), "
         f"unsent {figures['flow_starts_unsent']}, "
         f"sent twice {figures['flow_starts_sent_twice']} (outside the window {figures['sent_twice_outside_window']}); "
@@ -594,9 +668,20 @@ def soak(
     echo(
         "  OK"
         if figures["ok"]
-        else f"  FAILED: {figures['missing'][:5]} {figures['error_samples'][:5]} {figures['unsent_samples']}"
+        else f"  FAILED: {figures['missing'][:5]} {figures['doubled'][:5]} {figures['error_samples'][:5]} "
+        f"{figures['unsent_samples']}"
     )
     return figures
+
+
+def wait_for_workers(master_pid: int) -> list[int]:
+    """gunicorn's workers, once it has one again (it respawns a killed worker)."""
+    quiet_since = time.monotonic()
+    while not (pids := worker_pids(master_pid)):
+        if time.monotonic() - quiet_since > STALL_SECONDS:
+            raise RuntimeError("gunicorn has no worker")
+        time.sleep(0.1)
+    return pids
 
 
 def main() -> None:
@@ -606,30 +691,31 @@ def main() -> None:
         parser.add_argument("--url", required=True)
         parser.add_argument("--key", required=True)
         parser.add_argument("--agents", required=True)
-        parser.add_argument("--seconds", type=float, required=True)
+        parser.add_argument("--operations", type=int, required=True)
         parser.add_argument("--concurrency", type=int, required=True)
+        parser.add_argument("--checkpoints", default="")
         parser.add_argument("--log", required=True)
         a = parser.parse_args()
         if not a.url.startswith("http://127.0.0.1:"):
             raise SystemExit("the soak client only talks to 127.0.0.1")
-        print(json.dumps(client(a.url, a.key, a.agents.split(","), a.seconds, a.concurrency, a.log)))
+        checkpoints = [int(c) for c in a.checkpoints.split(",") if c]
+        figures = client(a.url, a.key, a.agents.split(","), a.operations, a.concurrency, a.log, checkpoints)
+        print(json.dumps(figures), flush=True)
         return
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--seconds", type=float, default=60)
+    parser.add_argument("--operations", type=int, default=DEFAULT_OPERATIONS, help="operations per client thread")
     parser.add_argument("--concurrency", type=int, default=8, help="client threads (the scale benchmark's load)")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers")
     parser.add_argument("--kill", action="store_true", help="kill -9 a web worker and the dispatcher, --rounds times")
     parser.add_argument("--rounds", type=int, default=10)
-    parser.add_argument("--drain-seconds", type=float, default=60, help="how long to wait for the last flow starts")
     parser.add_argument("--json", help="also write the figures to this file")
     args = parser.parse_args()
     figures = soak(
-        args.seconds,
+        args.operations,
         args.concurrency,
         args.workers,
         args.kill,
         args.rounds,
-        args.drain_seconds,
         print,
         server_url=os.environ.get("DATABASE_URL"),
     )

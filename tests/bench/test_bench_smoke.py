@@ -1,4 +1,5 @@
-"""The benchmark code on a 1,000-ticket desk, so that it can't rot: seed, pages, bulk, API, dispatch."""
+"""The benchmark code on a 1,000-ticket desk, so that it can't rot: seed, pages, bulk, API, dispatch.
+Figures are printed, never asserted; the servers it starts are this Python's (`sys.executable -m`)."""
 
 import pytest
 
@@ -32,8 +33,9 @@ def test_benchmark_runs_on_a_small_desk(bench_database):
     bulk = bench.measure_bulk_reassign(bench_database, echo=lines.append)
     assert bulk["tickets"] > 50 and bulk["counts_exact"] is True
 
-    api = bench.measure_api(bench_database, seconds=1, concurrency=2, echo=lines.append)
-    assert api["tickets"] > 0 and api["errors"] == 0
+    # A fixed number of requests, not a time: each one must have opened a ticket.
+    api = bench.measure_api(bench_database, seconds=None, concurrency=2, echo=lines.append, requests=10)
+    assert api["tickets"] == 20 and api["errors"] == 0
 
     dispatch = bench.measure_dispatch(bench_database, closes=2, echo=lines.append)
     assert dispatch["delivered"] == dispatch["closes"] == 2
