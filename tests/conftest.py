@@ -274,7 +274,7 @@ class SMTPServer:
             app.config.update(previous)
         self._apps.clear()
 
-    def wait_for(self, count: int = 1, timeout: float = 10.0) -> list:
+    def wait_for(self, count: int = 1, timeout: float = 120.0) -> list:  # a hang guard, not a promise
         import time
 
         deadline = time.monotonic() + timeout

@@ -100,9 +100,9 @@ def stop(process: subprocess.Popen) -> str:
     if process.poll() is None:
         process.send_signal(signal.SIGTERM)
     try:
-        output, _ = process.communicate(timeout=20)
+        output, _ = process.communicate(timeout=120)  # a hang guard: a clean stop takes a second or two
     except subprocess.TimeoutExpired:
         process.kill()
         output, _ = process.communicate()
-        output += "\n[did not stop on SIGTERM within 20 s]"
+        output += "\n[did not stop on SIGTERM within 120 s]"
     return output

@@ -79,13 +79,16 @@ def count_by_status(db) -> dict[str, int]:
     return counts
 
 
-def wait_for(condition, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
+def wait_for_sent(db, target: int, stall_seconds: float = 120) -> None:
+    """Until `target` starts are sent. It gives up only when the count stops moving for `stall_seconds`
+    (a hang), never because a busy machine is slow: no rate and no deadline is asserted."""
+    last, quiet_since = None, time.monotonic()
+    while (sent := count_by_status(db).get("sent", 0)) != target:
+        if sent != last:
+            last, quiet_since = sent, time.monotonic()
+        elif time.monotonic() - quiet_since > stall_seconds:
+            raise AssertionError(f"{sent} of {target} starts sent, and none more for {stall_seconds} s")
         time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 @pytest.fixture
@@ -107,17 +110,24 @@ def test_two_dispatchers_send_1000_starts_none_twice(db, admin, threaded_engine,
     delivery_ids = close_many(db, admin, flow, 1000)
     received: list[str] = []
     lock = threading.Lock()
+    # A dispatcher sends one start at a time, so two sends in flight at once are one from each: the
+    # first send waits for the second, and both dispatchers take part however late one starts.
+    both_sending = threading.Barrier(2, timeout=240)
 
     def engine(request):
         with lock:
             received.append(request.headers["X-Ticketer-Delivery"])
+            first_two = len(received) <= 2
+        if first_two:
+            both_sending.wait()
         return Response("ok")
 
     httpserver.expect_request("/hooks/ticketer", method="POST").respond_with_handler(engine)
     db.session.remove()
-    dispatchers = [start_dispatcher(database_url), start_dispatcher(database_url)]
+    # The engine's answer to the first send waits for the second dispatcher: no timeout before that.
+    dispatchers = [start_dispatcher(database_url, DISPATCH_HTTP_TIMEOUT_SECONDS=300) for _ in range(2)]
     try:
-        wait_for(lambda: count_by_status(db).get("sent") == 1000, 80, "1,000 starts sent")
+        wait_for_sent(db, 1000)
     finally:
         outputs = [stop(process) for process in dispatchers]
     assert [process.returncode for process in dispatchers] == [0, 0], outputs
@@ -141,14 +151,14 @@ def test_kill_9_mid_send_then_restart_loses_nothing(db, admin, webhook_flow, htt
         received.append(request.headers["X-Ticketer-Delivery"])
         if len(received) == 10:
             mid_send.set()
-            release.wait(15)  # the dispatcher is killed while it waits for this answer
+            release.wait(240)  # the dispatcher is killed while it waits for this answer
         return Response("ok")
 
     httpserver.expect_request("/hooks/ticketer", method="POST").respond_with_handler(engine)
     db.session.remove()
     first = start_dispatcher(database_url, DISPATCH_RECLAIM_AFTER_SECONDS=1)
     try:
-        assert mid_send.wait(30), "the dispatcher never reached the engine"
+        assert mid_send.wait(240), "the dispatcher never reached the engine"  # a hang guard
         first.send_signal(signal.SIGKILL)
         first.wait(10)
     finally:
@@ -161,7 +171,7 @@ def test_kill_9_mid_send_then_restart_loses_nothing(db, admin, webhook_flow, htt
 
     second = start_dispatcher(database_url, DISPATCH_RECLAIM_AFTER_SECONDS=1)
     try:
-        wait_for(lambda: count_by_status(db).get("sent") == 30, 40, "all 30 starts sent after the restart")
+        wait_for_sent(db, 30)
     finally:
         output = stop(second)
     assert second.returncode == 0, output

@@ -19,7 +19,7 @@ def race(app, *actions):
     def run(index, action):
         with app.app_context():
             try:
-                barrier.wait(timeout=10)
+                barrier.wait(timeout=120)  # a hang guard: threads start late on a busy machine
                 outcomes[index] = action(_db.session)
                 _db.session.commit()
             except TicketerError as error:
