@@ -47,6 +47,8 @@ class Config:
         self.DISPATCH_MAX_ATTEMPTS = _int("DISPATCH_MAX_ATTEMPTS", 12)
         self.DISPATCH_RECLAIM_AFTER_SECONDS = _int("DISPATCH_RECLAIM_AFTER_SECONDS", 300)
         self.DISPATCH_HTTP_TIMEOUT_SECONDS = float(env.get("DISPATCH_HTTP_TIMEOUT_SECONDS") or 20)
+        # How often the scheduler pulls new messages from each workspace connection (RapidPro API v2).
+        self.RAPIDPRO_SYNC_SECONDS = float(env.get("RAPIDPRO_SYNC_SECONDS") or 5)
         self.MAX_CONTENT_LENGTH = 1024 * 1024
         self.WTF_CSRF_TIME_LIMIT = None
         secure = self.PUBLIC_URL.startswith("https://")

@@ -5,6 +5,8 @@
                          go to agents with room
     mark_sla_breaches    every SUPERVISION_INTERVAL_SECONDS: record missed SLA deadlines once and mail
                          the assignee (or the supervisors when nobody has the ticket), never twice
+    pull_messages        every RAPIDPRO_SYNC_SECONDS: new messages from each workspace connection join
+                         their contacts' tickets (a transaction per page, the cursor in it)
     squash_daily_counts  hourly: fold the recent days' delta rows of ticket_daily_counts into one per
                          (day, topic, assignee)
 
@@ -23,7 +25,7 @@ from flask import Flask, current_app, has_app_context
 
 from ticketer import mail, reports
 from ticketer.extensions import db
-from ticketer.services import assignment, dispatch, sla
+from ticketer.services import assignment, conversation, dispatch, sla
 from ticketer.services import reports as daily_counts
 
 log = logging.getLogger(__name__)
@@ -117,6 +119,26 @@ def mark_sla_breaches() -> int:
                 sla.release_notification(breach_id)
                 db.session.commit()
     return sent
+
+
+def pull_messages() -> dict:
+    """Pull new messages from every connection that isn't waiting out a 429 or a backoff."""
+    summary = {"stored": 0, "without_ticket": 0, "failed": 0}
+    with job_run():
+        connection_ids = conversation.connections_due()
+        db.session.commit()
+        for connection_id in connection_ids:
+            if _stopping.is_set():
+                break
+            report = conversation.pull(connection_id, commit=db.session.commit, should_stop=_stopping.is_set)
+            summary["stored"] += report.stored
+            summary["without_ticket"] += report.without_ticket
+            if report.error:
+                summary["failed"] += 1
+                log.warning("pull from connection %s: %s", connection_id, report.error)
+    if summary["stored"]:
+        log.info("pull: %s", summary)
+    return summary
 
 
 def squash_daily_counts() -> int:

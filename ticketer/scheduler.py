@@ -62,6 +62,15 @@ def build_scheduler(app: Flask, scheduler_class: type[BaseScheduler] = BlockingS
         replace_existing=True,
     )
     scheduler.add_job(
+        jobs.pull_messages,
+        "interval",
+        seconds=float(app.config.get("RAPIDPRO_SYNC_SECONDS", 5)),
+        id="pull-messages",
+        name="Pull new messages from the workspace connections",
+        replace_existing=True,
+        next_run_time=datetime.now(UTC),
+    )
+    scheduler.add_job(
         jobs.squash_daily_counts,
         "interval",
         hours=1,
