@@ -1,6 +1,7 @@
 """Security headers on every response of every endpoint in app.url_map, for every method it takes,
 signed in and not, whatever the status: a CSP that allows only the app's own origin,
-frame-ancestors 'none', nosniff, a Referrer-Policy and X-Frame-Options."""
+frame-ancestors 'none', nosniff, a Referrer-Policy and X-Frame-Options; and `Cache-Control: no-store`
+on everything but static files, so no page, answer or export stays in a browser's or proxy's cache."""
 
 import uuid
 
@@ -53,6 +54,26 @@ def check_security_headers(response, where: str) -> str:
     return next(iter(nonces), "")
 
 
+STATIC_ENDPOINTS = set(STATIC_FILES)
+
+
+def check_cache_control(response, endpoint: str, where: str) -> None:
+    directives = {d.strip() for d in response.headers.get("Cache-Control", "").split(",")}
+    if endpoint in STATIC_ENDPOINTS:
+        assert "no-store" not in directives, f"{where}: static files may be cached"
+    else:
+        assert "no-store" in directives, f"{where}: Cache-Control {response.headers.get('Cache-Control')!r}"
+
+
+def test_panel_pages_are_not_stored_in_any_cache(client, login_as):
+    assert "no-store" in client.get("/login").headers.get("Cache-Control", "")
+    login_as("agent")
+    for url in ("/admin/tickets/", "/admin/", "/account/password", "/no/such/page"):
+        response = client.get(url)
+        assert "no-store" in response.headers.get("Cache-Control", ""), (url, response.status_code)
+    assert "no-store" not in client.get("/static/ticketer.css").headers.get("Cache-Control", "")
+
+
 def _url(rule) -> str:
     values = {}
     for name, converter in rule._converters.items():
@@ -85,6 +106,7 @@ def test_every_endpoint_sends_the_security_headers(app, client, login_as, role):
         where = f"{role or 'anonymous'} {method} {url} -> {response.status_code}"
         assert response.status_code < 500, where
         nonce = check_security_headers(response, where)
+        check_cache_control(response, rule.endpoint, where)
         if nonce:
             assert nonce not in seen_nonces, f"{where}: nonce reused"
             seen_nonces.add(nonce)
