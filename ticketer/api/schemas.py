@@ -24,6 +24,15 @@ FIELD_KEY_PATTERN = r"^[A-Za-z][A-Za-z0-9_]{0,35}$"
 LANGUAGE_PATTERN = r"^([A-Za-z]{3})?$"  # empty: no language (RapidPro sends "")
 
 
+class FullMatch(validate.Regexp):
+    """validate.Regexp on the whole value (Python's `$` also matches before a final newline: "spa\n")."""
+
+    def __call__(self, value):
+        if self.regex.fullmatch(value) is None:
+            raise ma.ValidationError(self._format_error(value))
+        return value
+
+
 def _urn(**kwargs) -> mf.String:
     return mf.String(
         validate=[
@@ -111,7 +120,7 @@ class ContactInSchema(ma.Schema):
     name = _text(NAME_MAX_LENGTH, allow_none=True)
     language = mf.String(
         allow_none=True,
-        validate=validate.Regexp(LANGUAGE_PATTERN, error="A 3-letter ISO 639-3 code such as spa."),
+        validate=FullMatch(LANGUAGE_PATTERN, error="A 3-letter ISO 639-3 code such as spa."),
         metadata={"example": "spa"},
     )
     fields = mf.Dict(

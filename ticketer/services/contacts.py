@@ -168,7 +168,7 @@ def upsert_contact_row(
             raise ValidationError(f"Contact name must be text of at most {NAME_MAX_LENGTH} characters.", field="name")
         name = " ".join(name.replace("\x00", "").split())
     if language is not None and language != "":
-        if not isinstance(language, str) or not _LANGUAGE.match(language.lower()):
+        if not isinstance(language, str) or not _LANGUAGE.fullmatch(language.lower()):
             raise ValidationError("Language must be a 3-letter ISO 639-3 code such as spa.", field="language")
         language = language.lower()
     cleaned_fields = _clean_fields(fields)
