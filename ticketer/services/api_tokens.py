@@ -64,6 +64,19 @@ def revoke_token(token_id: int, *, by: User) -> bool:
     return True
 
 
+def revoke_tokens_of(user_id: int) -> int:
+    """Revoke every active token `user_id` created (they are being deactivated). Returns how many.
+
+    For good: reactivating the person doesn't bring the tokens back; an admin makes new ones.
+    """
+    return db.session.execute(
+        update(ApiToken)
+        .where(ApiToken.created_by_id == user_id, ApiToken.revoked_on.is_(None))
+        .values(revoked_on=utcnow())
+        .execution_options(synchronize_session=False)
+    ).rowcount
+
+
 def list_tokens() -> list[ApiToken]:
     """Every token, active ones first, newest first, with their creators (one query)."""
     return list(

@@ -18,6 +18,7 @@ from ticketer.extensions import db
 from ticketer.models import User, new_session_token
 from ticketer.models.people import PasswordReset, SignIn, SignInFailure
 from ticketer.roles import Capability, Role
+from ticketer.services import api_tokens
 from ticketer.services import tickets as ticket_service
 
 PASSWORD_MIN_LENGTH = 10
@@ -267,8 +268,9 @@ def change_role(user_id: int, role: str, *, by: User) -> bool:
 
 
 def deactivate(user_id: int, *, by: User) -> int:
-    """Deactivate someone: they can't sign in, their sessions end, and their open tickets are unassigned
-    (an event on each). The last active admin can't be deactivated. Returns the number of tickets unassigned.
+    """Deactivate someone: they can't sign in, their sessions end, the API tokens they made are revoked,
+    and their open tickets are unassigned (an event on each). The last active admin can't be deactivated.
+    Returns the number of tickets unassigned.
     """
     require_admin(by)
     user = get_user(user_id)
@@ -282,6 +284,7 @@ def deactivate(user_id: int, *, by: User) -> int:
     user.active = False
     user.session_token = new_session_token()  # every signed-in session of theirs ends
     end_every_sign_in(user)
+    api_tokens.revoke_tokens_of(user.id)  # for good: reactivation doesn't revive them
     db.session.execute(
         update(PasswordReset)
         .where(PasswordReset.user_id == user.id, PasswordReset.used_on.is_(None), PasswordReset.cancelled_on.is_(None))
