@@ -8,7 +8,7 @@
 The desk comes from bench/seed.py (set-based INSERT ... SELECT; one year of tickets, 20 topics, 50
 agents), into its own database so other benchmarks keep theirs. On top of it, also set-based:
 first replies spread over minutes to hours, an SLA breach for about one ticket in twenty, and the
-daily counts rebuilt from the tickets (ticketer.services.reports.rebuild_daily_counts). Then, warm
+daily counts rebuilt from the tickets (ticketer.services.daily_counts.rebuild_daily_counts). Then, warm
 and through the real WSGI app signed in as the supervisor: the dashboard for 30 and 365 days, the
 median-times panel it loads after its first paint, the per-agent page, and a CSV export of every
 closed ticket, read chunk by chunk while the process's peak memory is watched. Prints the figures;
@@ -53,7 +53,7 @@ def make_app(database_url: str):
 def add_report_data(app) -> None:
     """First replies over minutes to hours, SLA breaches, and the daily counts, all set-based."""
     from ticketer.extensions import db
-    from ticketer.services.reports import rebuild_daily_counts
+    from ticketer.services.daily_counts import rebuild_daily_counts
 
     with app.app_context():
         pg = db.engine.dialect.name == "postgresql"

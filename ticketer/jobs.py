@@ -25,8 +25,7 @@ from flask import Flask, current_app, has_app_context
 
 from ticketer import mail, reports
 from ticketer.extensions import db
-from ticketer.services import assignment, conversation, dispatch, sla
-from ticketer.services import reports as daily_counts
+from ticketer.services import assignment, conversation, daily_counts, dispatch, sla
 
 log = logging.getLogger(__name__)
 

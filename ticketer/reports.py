@@ -22,7 +22,7 @@ from ticketer.models import Contact, ContactURN, Ticket, Topic, User
 from ticketer.models.reports import TicketDailyCount
 from ticketer.models.supervision import SLABreach
 from ticketer.roles import ASSIGNABLE_ROLES
-from ticketer.services.reports import day_start_utc, local_day, workspace_timezone
+from ticketer.services.daily_counts import day_start_utc, local_day, workspace_timezone
 from ticketer.ticket_lists import TicketFilter, filter_conditions
 
 MAX_PERIOD_DAYS = 366

@@ -342,7 +342,7 @@ def workspace_timezone() -> ZoneInfo:
 
 
 def backfill_daily_counts(bind) -> None:
-    """ticket_daily_counts from the existing tickets, as ticketer.services.reports.rebuild_daily_counts:
+    """ticket_daily_counts from the existing tickets, as ticketer.services.daily_counts.rebuild_daily_counts:
     one opened count on the local day of opened_on and one closed count on the local day of
     closed_on, by the ticket's topic and assignee now. Set-based: a temporary calendar of the days
     (the UTC instant each local day begins, DST-aware) and one INSERT ... SELECT per column."""

@@ -11,7 +11,7 @@ from ticketer import reports
 from ticketer.clock import frozen
 from ticketer.models import User
 from ticketer.models.reports import TicketDailyCount
-from ticketer.services import reports as report_service
+from ticketer.services import daily_counts
 from ticketer.services import tickets as ticket_service
 from ticketer.services import topics as topic_service
 
@@ -87,8 +87,8 @@ def test_local_day_boundaries_follow_daylight_saving(app, workspace_tz):
         start, end = reports.Period(date(2026, 3, 8), date(2026, 3, 8)).utc_bounds()
         assert start == datetime(2026, 3, 8, 5, 0, tzinfo=UTC)
         assert end == datetime(2026, 3, 9, 4, 0, tzinfo=UTC)
-        assert report_service.local_day(datetime(2026, 3, 9, 3, 59, tzinfo=UTC)) == date(2026, 3, 8)
-        assert report_service.local_day(datetime(2026, 3, 9, 4, 0, tzinfo=UTC)) == date(2026, 3, 9)
+        assert daily_counts.local_day(datetime(2026, 3, 9, 3, 59, tzinfo=UTC)) == date(2026, 3, 8)
+        assert daily_counts.local_day(datetime(2026, 3, 9, 4, 0, tzinfo=UTC)) == date(2026, 3, 9)
 
 
 def test_bulk_close_adds_one_grouped_insert_not_a_row_per_ticket(db, make_user, count_queries):
@@ -123,12 +123,12 @@ def test_squash_folds_rows_and_keeps_the_sums(db, make_user):
     before = counts(db)
     rows_before = db.session.scalar(select(func.count()).select_from(TicketDailyCount))
     assert rows_before == 8
-    removed = report_service.squash_daily_counts()
+    removed = daily_counts.squash_daily_counts()
     db.session.commit()
     assert removed == 7
     assert db.session.scalar(select(func.count()).select_from(TicketDailyCount)) == 1
     assert counts(db) == before
-    assert report_service.squash_daily_counts() == 0
+    assert daily_counts.squash_daily_counts() == 0
 
 
 def test_the_hourly_job_squashes_only_recent_days(db, make_user):
@@ -157,7 +157,7 @@ def test_rebuild_from_tickets_matches_the_hook_when_nothing_moved(db, make_user,
                 ticket_service.close(ticket.id, by=agent)
     db.session.commit()
     by_hook = counts(db)
-    written = report_service.rebuild_daily_counts()
+    written = daily_counts.rebuild_daily_counts()
     db.session.commit()
     assert written > 0
     assert counts(db) == by_hook
@@ -182,4 +182,4 @@ def test_a_wrong_workspace_timezone_says_what_is_wrong(app, workspace_tz):
     for name in ("Mars/Olympus", "America", "../etc/passwd"):
         workspace_tz(name)
         with app.app_context(), pytest.raises(RuntimeError, match="WORKSPACE_TIMEZONE"):
-            report_service.workspace_timezone()
+            daily_counts.workspace_timezone()

@@ -11,7 +11,7 @@ from ticketer import reports
 from ticketer.clock import frozen
 from ticketer.models import User
 from ticketer.models.supervision import SLABreach
-from ticketer.services import reports as report_service
+from ticketer.services import daily_counts
 from ticketer.services import sla as sla_service
 from ticketer.services import tickets as ticket_service
 
@@ -168,7 +168,7 @@ def test_local_day_sql_matches_python_across_dst(db, workspace_tz, zone):
     rows = db.session.execute(select(SLABreach.due_on, day).where(SLABreach.due_on >= first, SLABreach.due_on < end))
     seen = 0
     for due_on, local in rows:
-        assert local == report_service.local_day(due_on).isoformat(), due_on
+        assert local == daily_counts.local_day(due_on).isoformat(), due_on
         seen += 1
     assert seen > 1000
 
@@ -178,5 +178,5 @@ def test_offset_segments_split_at_the_exact_second_of_a_dst_change(app, workspac
     with app.app_context():
         period = reports.Period(date(2026, 4, 1), date(2026, 4, 10))
         start, end = period.utc_bounds()
-        segments = reports._offset_segments(start, end, report_service.workspace_timezone())
+        segments = reports._offset_segments(start, end, daily_counts.workspace_timezone())
     assert segments == [(datetime(2026, 4, 5, 3, 0, tzinfo=UTC), -3 * 3600), (end, -4 * 3600)]

@@ -13,7 +13,7 @@ The order, and why:
 4. auto-assignment (auto_assignment.py): gives tickets that wait unassigned in an auto-assigned
    topic to its pool, then runs the ASSIGNED row for those assignments (that row has no
    auto-assignment, so this never loops, and the runner is not entered again).
-5. daily counts (reports.py): last, so an auto-assigned ticket counts as opened (or reopened)
+5. daily counts (daily_counts.py): last, so an auto-assigned ticket counts as opened (or reopened)
    under the agent it went to. The decision: the assignment is in the same transaction, so in no
    committed state was the ticket ever unassigned, and a count "under Unassigned" would describe
    a moment nobody could see. docs/architecture.md says the same.
@@ -22,8 +22,7 @@ The order, and why:
 from collections.abc import Callable
 
 from ticketer.models import TicketEvent
-from ticketer.services import auto_assignment, flows, folder_counts, sla
-from ticketer.services import reports as daily_counts
+from ticketer.services import auto_assignment, daily_counts, flows, folder_counts, sla
 from ticketer.services.ticket_changes import Change
 
 Kind = TicketEvent.Kind
