@@ -303,3 +303,31 @@ def test_the_documented_rapidpro_webhook_body_opens_a_ticket(api):
     assert response.status_code == 201, response.json
     assert response.json["body"] == "Pedido 1234 (Has Number) de  en Quito"
     assert response.json["results"]["order"] == {"value": "1234", "category": "Has Number"}
+
+
+def test_non_ascii_topic_names_filter_open_and_act_alike_on_both_databases(api, db):
+    # "Ñandú" with its ASCII letters in other cases: every database's lower() folds those (SQLite's
+    # folds nothing else), so these name one topic everywhere, in the filter as in the unique index.
+    opened = open_ticket(api, urn="tel:+593900000101", topic="Ñandú")
+    assert opened.status_code == 201 and opened.json["topic"]["name"] == "Ñandú"
+    again = open_ticket(api, urn="tel:+593900000102", topic="ÑANDú")
+    assert again.status_code == 201 and again.json["topic"]["uuid"] == opened.json["topic"]["uuid"]
+    other = open_ticket(api, urn="tel:+593900000103", topic="Árbol").json["uuid"]
+    assert (
+        db.session.execute(select(func.count()).select_from(Topic).where(Topic.name.in_(["Ñandú", "ÑANDú"]))).scalar()
+        == 1
+    )
+
+    def listed(topic):
+        response = api.get("/api/v1/tickets", query_string={"topic": topic})
+        assert response.status_code == 200, response.json
+        return {t["uuid"] for t in response.json["results"]}
+
+    both = {opened.json["uuid"], again.json["uuid"]}
+    assert listed("Ñandú") == both
+    assert listed("ñANDú".replace("ñ", "Ñ")) == both
+    assert listed(" Ñandú ") == both
+    assert listed("Árbol") == {other}
+    moved = _action(api, [other], "change_topic", topic="Ñandú")
+    assert moved.status_code == 200 and moved.json == {"changed": 1, "skipped": 0}
+    assert listed("ÑANDÚ".replace("Ú", "ú")) == both | {other}

@@ -4,7 +4,7 @@ import uuid as uuid_lib
 
 import marshmallow as ma
 from flask import request, url_for
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import joinedload
 
 from ticketer.api import bp, present
@@ -25,6 +25,7 @@ from ticketer.models import Contact, Ticket, Topic
 from ticketer.roles import Capability
 from ticketer.services import contacts as contact_service
 from ticketer.services import tickets as ticket_service
+from ticketer.services import topics as topic_service
 from ticketer.services.users import find_user_by_email
 from ticketer.ticket_lists import Cursor
 
@@ -48,15 +49,14 @@ def _assignee_id(email: str | None, field: str = "assignee") -> int | None:
 
 
 def find_topic(reference: str) -> Topic | None:
-    """A topic by uuid, else by name ignoring case."""
+    """A topic by uuid, else by name ignoring case the way the topics service (and its unique
+    index) does: the database's lower() on both sides."""
     topic_uuid = parse_uuid(reference)
     if topic_uuid is not None:
         topic = db.session.execute(select(Topic).where(Topic.uuid == topic_uuid)).scalar_one_or_none()
         if topic is not None:
             return topic
-    return db.session.execute(
-        select(Topic).where(func.lower(Topic.name) == " ".join(reference.split()).lower())
-    ).scalar_one_or_none()
+    return topic_service.find_topic_by_name(" ".join(reference.split()))
 
 
 def _with_field_prefix(error: ValidationError, prefix: str) -> ValidationError:
