@@ -67,6 +67,10 @@ BULK_ACTIONS = [
 ]
 
 
+# The bulk bar's choices as ticket_service.apply_action names them.
+_SERVICE_ACTIONS = {"unassign": "assign", "topic": "change_topic"}
+
+
 class BulkForm(FlaskForm):
     """A bulk action on the checked rows or on every ticket matching the list's filters."""
 
@@ -76,6 +80,11 @@ class BulkForm(FlaskForm):
     new_topic = SelectField("Topic", coerce=str, validators=[Optional()])
     note = StringField("Note (optional)", validators=[Length(max=NOTE_MAX_LENGTH)])
     confirmed = HiddenField()
+
+
+def _one(action: str, ticket: Ticket, **values) -> bool:
+    """An action on this one ticket, as the bulk bar and the API do it: whether it changed anything."""
+    return ticket_service.apply_action(action, [ticket.id], by=current_user, **values).changed > 0
 
 
 class TicketsView(SecuredView):
@@ -213,16 +222,14 @@ class TicketsView(SecuredView):
                 back=back,
             )
         try:
-            if action == "assign":
-                result = ticket_service.assign_tickets(ids, assignee.id, by=current_user, note=form.note.data)
-            elif action == "unassign":
-                result = ticket_service.assign_tickets(ids, None, by=current_user, note=form.note.data)
-            elif action == "topic":
-                result = ticket_service.change_topic_tickets(ids, topic.id, by=current_user)
-            elif action == "close":
-                result = ticket_service.close_tickets(ids, by=current_user)
-            else:
-                result = ticket_service.reopen_tickets(ids, by=current_user)
+            result = ticket_service.apply_action(
+                _SERVICE_ACTIONS.get(action, action),
+                ids,
+                by=current_user,
+                assignee_id=assignee.id if action == "assign" and assignee else None,
+                topic_id=topic.id if topic else None,
+                note=form.note.data if action in ("assign", "unassign") else None,
+            )
             db.session.commit()
         except TicketerError as error:
             db.session.rollback()
@@ -343,7 +350,8 @@ class TicketsView(SecuredView):
                     flash(error.message, "error")
                 return self._render_ticket(ticket, 400, **{form_name: form})
             flash(success if changed is not False else "Nothing to change.", "success" if changed else "info")
-            return redirect(url_for(".detail", ticket_uuid=ticket.uuid))
+            # The uuid it came with: the committed (expired) ticket would be read again to give it.
+            return redirect(url_for(".detail", ticket_uuid=str(ticket_uuid)))
         return self._render_ticket(ticket, 400, **{form_name: form})
 
     @expose("/<uuid:ticket_uuid>/reply", methods=["POST"])
@@ -375,8 +383,8 @@ class TicketsView(SecuredView):
             ticket_uuid,
             "assign_form",
             form,
-            lambda t, f: ticket_service.assign(
-                t.id, int(f.assignee.data) if f.assignee.data else None, by=current_user, note=f.note.data
+            lambda t, f: _one(
+                "assign", t, assignee_id=int(f.assignee.data) if f.assignee.data else None, note=f.note.data
             ),
             "Ticket assigned.",
         )
@@ -389,7 +397,7 @@ class TicketsView(SecuredView):
             ticket_uuid,
             "topic_form",
             form,
-            lambda t, f: ticket_service.change_topic(t.id, int(f.topic.data), by=current_user),
+            lambda t, f: _one("change_topic", t, topic_id=int(f.topic.data)),
             "Topic changed.",
         )
 
@@ -399,7 +407,7 @@ class TicketsView(SecuredView):
             ticket_uuid,
             "action_form",
             ActionForm(),
-            lambda t, f: ticket_service.close(t.id, by=current_user),
+            lambda t, f: _one("close", t),
             "Ticket closed.",
         )
 
@@ -409,6 +417,6 @@ class TicketsView(SecuredView):
             ticket_uuid,
             "action_form",
             ActionForm(),
-            lambda t, f: ticket_service.reopen(t.id, by=current_user),
+            lambda t, f: _one("reopen", t),
             "Ticket reopened.",
         )

@@ -296,3 +296,22 @@ def test_posts_need_a_csrf_token(db, app, client, login_as, monkeypatch):
     assert response.status_code == 400
     db.session.expire_all()
     assert db.session.get(Ticket, ticket.id).status == "open"
+
+
+@pytest.mark.parametrize("action", ["close", "note", "reply", "assign", "reopen"])
+def test_after_an_action_the_page_redirects_with_the_uuid_it_received(db, client, login_as, count_queries, action):
+    me = login_as("agent")
+    ticket = make_ticket()
+    if action == "reopen":
+        ticket_service.close(ticket.id, by=None)
+    db.session.commit()
+    client.get(f"/admin/tickets/{ticket.uuid}")  # the signed-in user is loaded, as on any later request
+    data = {"note": "Called back", "text": "Hello", "assignee": str(me)}
+    with count_queries() as queries:
+        response = client.post(f"/admin/tickets/{ticket.uuid}/{action}", data=data)
+    assert response.status_code == 302 and response.location == f"/admin/tickets/{ticket.uuid}"
+    # The ticket is read once, to act on it; nothing reads it again once the action is committed
+    # (that would start another transaction, a write one on SQLite, for a value the URL already had).
+    loads = [q for q in queries if re.search(r"^\s*SELECT .*FROM tickets\b.*WHERE tickets\.(uuid|id) = ", q, re.S)]
+    assert len(loads) == 1, loads
+    assert not queries[-1].lstrip().upper().startswith("SELECT"), queries[-1][:200]

@@ -219,44 +219,20 @@ def ticket_actions(data):
 
     def work():
         ids = _ticket_ids(data["tickets"])
-        if len(ids) > 1 and not user.can(Capability.BULK_ACTIONS):
-            raise ApiError(403, "forbidden", "Acting on several tickets at once needs a supervisor or admin.")
-        single = len(ids) == 1
-        if action == "assign":
-            assignee_id = _assignee_id(data.get("assignee"))
-            if single:
-                changed = ticket_service.assign(ids[0], assignee_id, by=user, note=data.get("note"))
-                result = ticket_service.BulkResult(int(changed), int(not changed))
-            else:
-                result = ticket_service.assign_tickets(ids, assignee_id, by=user, note=data.get("note"))
-        elif action == "add_note":
-            if not (data.get("note") or "").strip():
-                raise ValidationError("Write the note.", field="note")
-            # At most 100 tickets: one note event each.
-            for ticket_id in ids:
-                ticket_service.add_note(ticket_id, data["note"], by=user)
-            result = ticket_service.BulkResult(len(ids), 0)
-        elif action == "change_topic":
+        topic_id = None
+        if action == "change_topic":
             topic = find_topic(data.get("topic") or "") if data.get("topic") else None
             if topic is None:
                 raise ValidationError("Name an existing topic by uuid or name.", field="topic")
-            if single:
-                changed = ticket_service.change_topic(ids[0], topic.id, by=user)
-                result = ticket_service.BulkResult(int(changed), int(not changed))
-            else:
-                result = ticket_service.change_topic_tickets(ids, topic.id, by=user)
-        elif action == "close":
-            if single:
-                changed = ticket_service.close(ids[0], by=user)
-                result = ticket_service.BulkResult(int(changed), int(not changed))
-            else:
-                result = ticket_service.close_tickets(ids, by=user)
-        else:
-            if single:
-                changed = ticket_service.reopen(ids[0], by=user)
-                result = ticket_service.BulkResult(int(changed), int(not changed))
-            else:
-                result = ticket_service.reopen_tickets(ids, by=user)
+            topic_id = topic.id
+        result = ticket_service.apply_action(
+            action,
+            ids,
+            by=user,
+            assignee_id=_assignee_id(data.get("assignee")) if action == "assign" else None,
+            topic_id=topic_id,
+            note=data.get("note"),
+        )
         return TicketActionResultSchema().dump({"changed": result.changed, "skipped": result.skipped}), 200
 
     return respond_once(work)

@@ -498,3 +498,71 @@ def unassign_tickets_of(user_id: int, *, by: User | None, note: str | None = Non
         ).scalars()
     )
     return _assign(ids, None, by, _clean_note(note))
+
+
+# --- one action on one or many tickets (the API's ticket_actions, the panel's bulk bar) -----
+
+ACTIONS = ("assign", "add_note", "change_topic", "close", "reopen")
+
+
+def add_notes(ticket_ids: Sequence[int], note: str, *, by: User | None) -> BulkResult:
+    """Add one note to many tickets, set-based (one UPDATE and one INSERT of events per chunk)."""
+    _require(by, Capability.BULK_ACTIONS)
+    text = _clean_note(note, required=True)
+    changed = _apply(
+        ticket_ids,
+        conditions=lambda chunk: [],
+        values={},
+        kind=Kind.NOTE_ADDED,
+        by_id=_user_id(by),
+        now=utcnow(),
+        note=text,
+    )
+    return _result(ticket_ids, changed)
+
+
+def apply_action(
+    action: str,
+    ticket_ids: Sequence[int],
+    *,
+    by: User | None,
+    assignee_id: int | None = None,
+    topic_id: int | None = None,
+    note: str | None = None,
+) -> BulkResult:
+    """Do one of ACTIONS to the tickets: the one place that decides single versus bulk.
+
+    One ticket goes through the single-ticket service (the "work tickets" right, and its rules:
+    assigning to the current assignee with a note adds the note; reopening while the contact has
+    another open ticket is a Conflict); several need the "bulk actions" right and go set-based,
+    skipping tickets already in the wanted state. `assignee_id` None unassigns.
+    """
+    ids = list(dict.fromkeys(int(i) for i in ticket_ids))
+    if action not in ACTIONS:
+        raise ValidationError(f"Pick one of: {', '.join(ACTIONS)}.", field="action")
+    if not ids:
+        raise ValidationError("Select some tickets first.", field="tickets")
+    if len(ids) > 1 and by is not None and not by.can(Capability.BULK_ACTIONS):
+        raise PermissionDenied("Acting on several tickets at once needs a supervisor or admin.")
+    if action == "add_note" and not (note or "").strip():
+        raise ValidationError("Write the note.", field="note")
+    if action == "change_topic" and topic_id is None:
+        raise ValidationError("Pick the new topic.", field="topic")
+    if len(ids) == 1:
+        changed = {
+            "assign": lambda i: assign(i, assignee_id, by=by, note=note),
+            "add_note": lambda i: bool(add_note(i, note or "", by=by)),
+            "change_topic": lambda i: change_topic(i, topic_id, by=by),
+            "close": lambda i: close(i, by=by),
+            "reopen": lambda i: reopen(i, by=by),
+        }[action](ids[0])
+        return BulkResult(changed=int(changed), skipped=int(not changed))
+    if action == "assign":
+        return assign_tickets(ids, assignee_id, by=by, note=note)
+    if action == "add_note":
+        return add_notes(ids, note or "", by=by)
+    if action == "change_topic":
+        return change_topic_tickets(ids, topic_id, by=by)
+    if action == "close":
+        return close_tickets(ids, by=by)
+    return reopen_tickets(ids, by=by)
