@@ -3,7 +3,8 @@
 import secrets
 from pathlib import Path
 
-from flask import Flask, g, redirect, request, url_for
+from flask import Flask, g, redirect, render_template, request, url_for
+from sqlalchemy.exc import OperationalError
 
 from ticketer import database
 from ticketer.config import Config
@@ -34,6 +35,9 @@ def create_app(config: object | None = None) -> Flask:
         options["pool_pre_ping"] = False
         app.config["SQLALCHEMY_ENGINE_OPTIONS"] = options
     db.init_app(app)
+    with app.app_context():
+        for engine in db.engines.values():
+            database.set_up_engine(engine)
     migrate.init_app(app, db, directory=str(BASE_DIR / "migrations"), render_as_batch=True, compare_type=True)
     csrf.init_app(app)
     login_manager.init_app(app)
@@ -59,6 +63,15 @@ def create_app(config: object | None = None) -> Flask:
         token = g.pop("read_only_token", None)
         if token is not None:
             database.end_read_only(token)
+
+    @app.errorhandler(OperationalError)
+    def _storage_full(error):
+        if not database.is_storage_full(error, database.sqlite_path(db.engine)):
+            raise error  # any other database failure: Flask's own 500
+        db.session.rollback()
+        app.logger.error("Write refused: the database's disk is full (%s)", error.orig)
+        retry_after = {"Retry-After": str(database.STORAGE_FULL_RETRY_AFTER_SECONDS)}
+        return render_template("errors/storage_full.html"), 503, retry_after
 
     @app.get("/")
     def root():

@@ -1,16 +1,23 @@
-"""Engine set-up that depends on the database: SQLite pragmas, how transactions begin, the SQLite
-writers' queue and checkpoints, and helpers to build prebuilt statements for hot paths."""
+"""Engine set-up that depends on the database, attached to the app's engine by create_app
+(set_up_engine): SQLite pragmas, how its transactions begin (SQLAlchemy's pysqlite recipe), a
+private database file and a bounded write-ahead log. Also: telling a full disk from other errors,
+and helpers to build prebuilt statements for hot paths."""
 
-import fcntl
 import os
 import sqlite3
-import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 
 from sqlalchemy import BindParameter, Table, TextClause, bindparam, event, text
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError
+
+# The write-ahead log is cut back to this size whenever a checkpoint empties it: a burst of writes
+# (or a full disk) doesn't keep the space it took. SQLite's automatic checkpoint (every 1,000
+# pages, ~4 MB) bounds it meanwhile.
+JOURNAL_SIZE_LIMIT_BYTES = 4 * 1024 * 1024
+BUSY_TIMEOUT_MS = 30_000
 
 # Whether the current SQLite transaction may write. Reads (GET pages, exports) begin DEFERRED and
 # never block writers; anything else begins IMMEDIATE: a deferred transaction that reads and then
@@ -28,6 +35,16 @@ def read_only_transactions() -> Iterator[None]:
         _may_write.reset(token)
 
 
+@contextmanager
+def write_transactions() -> Iterator[None]:
+    """Inside this block, SQLite transactions begin IMMEDIATE, even during a read-only request."""
+    token = _may_write.set(True)
+    try:
+        yield
+    finally:
+        _may_write.reset(token)
+
+
 def begin_read_only():
     """For request hooks: start read-only mode; pass the result to end_read_only()."""
     return _may_write.set(False)
@@ -37,128 +54,101 @@ def end_read_only(token) -> None:
     _may_write.reset(token)
 
 
-@event.listens_for(Engine, "connect")
-def _sqlite_on_connect(dbapi_connection, connection_record) -> None:
-    if not isinstance(dbapi_connection, sqlite3.Connection):
+def sqlite_path(engine: Engine) -> str | None:
+    """The SQLite database file of `engine`, or None (PostgreSQL, in-memory, a `file:` URI)."""
+    database = engine.url.database
+    if engine.dialect.name != "sqlite" or not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    return database
+
+
+def set_up_engine(engine: Engine) -> None:
+    """Attach the SQLite set-up to `engine` (nothing to do for PostgreSQL). Call once per engine."""
+    if engine.dialect.name != "sqlite":
         return
-    if isinstance(dbapi_connection, WriterQueueConnection):
-        dbapi_connection.lock_path = connection_record.info.get("sqlite_lock_path")
+    path = sqlite_path(engine)
+    if path is not None:
+        create_private_file(path)
+    event.listen(engine, "connect", _sqlite_on_connect)
+    event.listen(engine, "begin", _sqlite_on_begin)
+
+
+def create_private_file(path: str) -> None:
+    """Create the database file readable by its owner only (0600), as instance/secret_key is.
+
+    SQLite would create it with the process's umask (usually world-readable); it gives its -wal
+    and -shm files the database file's permissions. An existing file keeps the ones it has.
+    """
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return
+    except FileNotFoundError:
+        return  # no such directory: SQLite's own error says so on first connect
+    os.close(fd)
+
+
+def _sqlite_on_connect(dbapi_connection, connection_record) -> None:
     # Let SQLAlchemy emit BEGIN itself (below) so savepoints and locking behave.
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=30000")
-    if isinstance(dbapi_connection, WriterQueueConnection):
-        cursor.execute(f"PRAGMA wal_autocheckpoint={AUTO_CHECKPOINT_PAGES}")
+    cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+    cursor.execute(f"PRAGMA journal_size_limit={JOURNAL_SIZE_LIMIT_BYTES}")
     cursor.close()
 
 
-# --- writers queue on a file lock --------------------------------------------------------------
-# SQLite lets one transaction write at a time; a writer that finds the database locked sleeps and
-# retries (1, 2, 5, 10, 15 ms ...), so two web workers writing in turn spend much of their time
-# asleep. Before BEGIN IMMEDIATE a connection takes an OS lock (flock) on a file beside the
-# database instead: the next writer wakes the moment the previous one commits or rolls back.
-# SQLite's own lock still decides; the file lock only orders the waiting.
-
-_writes_in_thread = threading.local()
-
-
-# Write transactions per connection between checkpoints of the write-ahead log (see below);
-# SQLite's automatic checkpoint stays as a backstop for connections that rarely write.
-CHECKPOINT_EVERY = 200
-AUTO_CHECKPOINT_PAGES = 10_000
-
-
-class WriterQueueConnection(sqlite3.Connection):
-    """A sqlite3 connection whose write transactions queue on `<database>-writers.lock`."""
-
-    lock_path: str | None = None
-    _lock_fd: int | None = None
-    _holding = False
-    _writes = 0  # write transactions since the last checkpoint
-
-    def queue_for_write(self) -> None:
-        if self.lock_path is None or self._holding:
-            return
-        if getattr(_writes_in_thread, "count", 0):
-            # This thread already writes through another connection: waiting on the file lock
-            # would wait for itself; SQLite's busy timeout handles this rare case as before.
-            return
-        if self._lock_fd is None:
-            self._lock_fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
-        fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
-        self._holding = True
-        _writes_in_thread.count = 1
-
-    def done_writing(self) -> None:
-        if self._holding:
-            self._holding = False
-            _writes_in_thread.count = 0
-            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
-
-    def commit(self) -> None:
-        wrote = self._holding
-        try:
-            super().commit()
-        finally:
-            self.done_writing()
-        if wrote:
-            self._checkpoint_now_and_then()
-
-    def _checkpoint_now_and_then(self) -> None:
-        # Copy the write-ahead log into the database after the writers' lock is given back, so the
-        # next writer doesn't wait for it (SQLite's own automatic checkpoint runs inside commit).
-        self._writes += 1
-        if self._writes >= CHECKPOINT_EVERY:
-            self._writes = 0
-            try:
-                super().execute("PRAGMA wal_checkpoint(PASSIVE)")
-            except sqlite3.Error:
-                pass  # another checkpoint is running: it does the same work
-
-    def rollback(self) -> None:
-        try:
-            super().rollback()
-        finally:
-            self.done_writing()
-
-    def close(self) -> None:
-        try:
-            super().close()
-        finally:
-            self.done_writing()
-            if self._lock_fd is not None:
-                os.close(self._lock_fd)
-                self._lock_fd = None
-
-
-@event.listens_for(Engine, "do_connect")
-def _sqlite_writer_queue(dialect, connection_record, cargs, cparams) -> None:
-    if dialect.name != "sqlite":
-        return
-    database = cargs[0] if cargs else cparams.get("database")
-    if database and database != ":memory:" and not str(database).startswith("file:"):
-        cparams["factory"] = WriterQueueConnection
-        connection_record.info["sqlite_lock_path"] = f"{database}-writers.lock"
-
-
-@event.listens_for(Engine, "begin")
 def _sqlite_on_begin(connection) -> None:
-    if connection.dialect.name == "sqlite":
-        if _may_write.get():
-            dbapi_connection = connection.connection.driver_connection
-            if isinstance(dbapi_connection, WriterQueueConnection):
-                dbapi_connection.queue_for_write()
-            try:
-                connection.exec_driver_sql("BEGIN IMMEDIATE")
-            except Exception:
-                if isinstance(dbapi_connection, WriterQueueConnection):
-                    dbapi_connection.done_writing()
-                raise
-        else:
-            connection.exec_driver_sql("BEGIN")
+    connection.exec_driver_sql("BEGIN IMMEDIATE" if _may_write.get() else "BEGIN")
+
+
+# --- a full disk ------------------------------------------------------------------------------
+
+_POSTGRES_DISK_FULL = "53100"  # SQLSTATE disk_full
+# What a write refused for a full disk tells the client (503 storage_full, Retry-After).
+STORAGE_FULL_RETRY_AFTER_SECONDS = 30
+# Less room than this left on the database's volume counts as full.
+FULL_BELOW_BYTES = 1024 * 1024
+
+
+def is_storage_full(error: BaseException, sqlite_file: str | None = None) -> bool:
+    """Whether a database error means the disk (the database's volume) is full.
+
+    SQLite says SQLITE_FULL when a write finds no room, but only "disk I/O error" when it can't
+    even make its -wal or -shm file (a fresh connection on a full disk): then the volume of
+    `sqlite_file` is asked how much room it has left.
+    """
+    original = error.orig if isinstance(error, DBAPIError) else error
+    if isinstance(original, sqlite3.Error):
+        code = getattr(original, "sqlite_errorcode", None)
+        if code == sqlite3.SQLITE_FULL:
+            return True
+        return code is not None and code & 0xFF == sqlite3.SQLITE_IOERR and _volume_is_full(sqlite_file)
+    return getattr(original, "sqlstate", None) == _POSTGRES_DISK_FULL
+
+
+def _volume_is_full(path: str | None) -> bool:
+    if path is None:
+        return False
+    try:
+        volume = os.statvfs(os.path.dirname(os.path.abspath(path)))
+    except OSError:
+        return False
+    return volume.f_bavail * volume.f_frsize < FULL_BELOW_BYTES
+
+
+def give_back_log_space(engine: Engine) -> None:
+    """After a full disk: copy the write-ahead log into the database and truncate it, if no reader
+    holds it (otherwise the next checkpoint does). Nothing to do for PostgreSQL."""
+    if sqlite_path(engine) is None:
+        return
+    connection = engine.raw_connection()  # outside any transaction, as a checkpoint must be
+    try:
+        connection.driver_connection.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+    finally:
+        connection.close()
 
 
 # --- helpers for prebuilt statements ----------------------------------------------------------

@@ -6,9 +6,9 @@ from datetime import datetime, timedelta
 from typing import NamedTuple
 
 from sqlalchemy import bindparam, select, update
-from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import joinedload
 
+from ticketer import database
 from ticketer.clock import utcnow
 from ticketer.errors import NotFound, PermissionDenied
 from ticketer.extensions import db
@@ -120,12 +120,13 @@ def resolve_key(key: str) -> ResolvedToken | None:
 def note_use(token: ResolvedToken) -> None:
     """Note when the token was used, at most once a minute (busy integrations don't write on every request).
 
-    Best effort: the caller commits it on its own, and a busy SQLite database only skips it.
+    Its own short write transaction, committed here, outside the request's own transactions: a
+    GET's stay read-only, and on SQLite this one begins IMMEDIATE, so it waits its turn behind
+    other writers instead of failing.
     """
     now = utcnow()
-    if token.last_used_on is None or now - token.last_used_on >= LAST_USED_PRECISION:
-        try:
-            db.session.connection().execute(_TOUCH, {"token_id": token.token_id, "now": now})
-            db.session.commit()
-        except OperationalError:
-            db.session.rollback()
+    if token.last_used_on is not None and now - token.last_used_on < LAST_USED_PRECISION:
+        return
+    with database.write_transactions():
+        db.session.execute(_TOUCH, {"token_id": token.token_id, "now": now})
+        db.session.commit()
