@@ -4,9 +4,10 @@ from collections.abc import Mapping
 
 from flask import current_app, jsonify
 from flask_wtf.csrf import CSRFError
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from werkzeug.exceptions import HTTPException
 
+from ticketer import database
 from ticketer.errors import TicketerError
 from ticketer.extensions import db
 
@@ -110,6 +111,19 @@ def handle_integrity_error(error: IntegrityError):
     return error_response(409, "conflict", "This conflicts with data that changed meanwhile; try again.")
 
 
+def handle_operational_error(error: OperationalError):
+    if not database.is_storage_full(error, database.sqlite_path(db.engine)):
+        return handle_unexpected_error(error)
+    db.session.rollback()
+    current_app.logger.error("API write refused: the database's disk is full (%s)", error.orig)
+    return error_response(
+        503,
+        "storage_full",
+        "The desk's storage is full; nothing was saved. Try again later.",
+        headers={"Retry-After": str(database.STORAGE_FULL_RETRY_AFTER_SECONDS)},
+    )
+
+
 def handle_unexpected_error(error: Exception):
     db.session.rollback()
     current_app.logger.exception("API request failed")
@@ -121,6 +135,7 @@ def register_error_handlers(bp) -> None:
     bp.register_error_handler(TicketerError, handle_domain_error)
     bp.register_error_handler(HTTPException, handle_http_error)
     bp.register_error_handler(IntegrityError, handle_integrity_error)
+    bp.register_error_handler(OperationalError, handle_operational_error)
     bp.register_error_handler(Exception, handle_unexpected_error)
 
 
