@@ -21,6 +21,7 @@ from ticketer.database import read_only_transactions, write_transactions
 from ticketer.extensions import db as _db
 from ticketer.models import Contact, ContactURN, User
 from ticketer.services import api_tokens
+from ticketer.services import users as user_service
 
 sqlite_only = pytest.mark.skipif(on_postgres(), reason="SQLite only: the set-up is SQLite's")
 
@@ -112,7 +113,7 @@ def test_the_api_and_the_panel_work_with_flask_sqlalchemys_query_recording(app, 
     try:
         with recording.app_context():
             _, key = api_tokens.create_token("RapidPro", by=_db.session.get(User, admin_id))
-            cookie_id = _db.session.get(User, admin_id).get_id()
+            cookie_id = user_service.start_sign_in(_db.session.get(User, admin_id)).get_id()
             _db.session.commit()
         client = recording.test_client()
         headers = {"Authorization": f"Token {key}"}

@@ -15,7 +15,7 @@ from tests.conftest import PASSWORD, on_postgres
 from ticketer import database
 from ticketer.config import TestConfig
 from ticketer.extensions import db as _db
-from ticketer.models import ContactURN, Ticket, User
+from ticketer.models import ContactURN, Ticket
 from ticketer.services import api_tokens
 from ticketer.services import users as user_service
 
@@ -68,8 +68,8 @@ def test_a_full_disk_answers_503_storage_full_and_the_desk_recovers_when_space_r
             _db.create_all()
             admin = user_service.create_user("admin@example.com", role="admin", password=PASSWORD, name="Admin")
             _, key = api_tokens.create_token("RapidPro", by=admin)
+            cookie_id = user_service.start_sign_in(admin).get_id()
             _db.session.commit()
-            cookie_id = _db.session.get(User, admin.id).get_id()
         with client.session_transaction() as session:
             session["_user_id"] = cookie_id
             session["_fresh"] = True
