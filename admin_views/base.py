@@ -3,7 +3,7 @@ sent back to), and the service-calling base of the CRUD pages."""
 
 import re
 
-from flask import abort, flash, redirect, request, url_for
+from flask import abort, flash, get_template_attribute, redirect, request, url_for
 from flask_admin import AdminIndexView, BaseView
 from flask_admin.contrib.sqla import ModelView
 from flask_login import current_user
@@ -59,6 +59,12 @@ def _drop_off_site_return_address() -> None:
     request.args = kept(request.args)
     request.form = kept(request.form)
     request.values = CombinedMultiDict([request.args, request.form])
+
+
+def post_button(url: str, label: str, fields: dict | None = None, **options) -> str:
+    """The `post_button` macro of templates/admin/_post_button.html, for buttons built in Python
+    (list row actions)."""
+    return get_template_attribute("admin/_post_button.html", "post_button")(url, label, fields or {}, **options)
 
 
 def user_can(capability: Capability | None) -> bool:
@@ -167,10 +173,11 @@ class ServiceModelView(SecuredModelView):
     model)` and, when it allows deleting, `delete_with_service(model)`. Each runs in the request's
     transaction and is committed here; a TicketerError rolls back and lands by its field on the form
     (or in a flash) in one place, `handle_view_exception`. The list never counts its rows (Flask-Admin's
-    simple pager).
+    simple pager), and its @actions are buttons (templates/admin/service_list.html).
     """
 
     simple_list_pager = True
+    list_template = "admin/service_list.html"
     can_export = False
     can_view_details = False
 

@@ -1,22 +1,25 @@
-"""Follow-up flows (admins): flows, triggers, and the deliveries panel (flow starts, outgoing messages).
+"""Follow-up flows (admins): the flows Ticketer can start, and the triggers that start them after a close.
 
-Importing this module imports ticketer.services.flows, which hooks flow starts onto ticket closes.
+Both are Flask-Admin model views on the service-calling base: their forms go to ticketer.services.flows.
+The deliveries those starts become are in admin_views/deliveries.py.
 """
 
-from flask import abort, flash, redirect, request, url_for
-from flask_admin import Admin, expose
+from dataclasses import fields
+
+from flask import request
+from flask_admin import Admin
 from flask_login import current_user
 from flask_wtf import FlaskForm
-from sqlalchemy import func, select
-from sqlalchemy.orm import joinedload
+from markupsafe import Markup
+from sqlalchemy import select
 from wtforms import BooleanField, IntegerField, PasswordField, SelectField, StringField, TextAreaField
-from wtforms.validators import NumberRange, Optional
+from wtforms.validators import Optional
 
-from admin_views.base import SecuredView
-from ticketer.errors import TicketerError
+from admin_views.base import ServiceModelView
+from admin_views.deliveries import OutgoingMessagesView, StartsView
 from ticketer.extensions import db
-from ticketer.models import Contact, Message, Ticket, Topic
-from ticketer.models.flows import DeliveryStatus, Flow, FlowEngine, FlowStart, Trigger
+from ticketer.models import Topic
+from ticketer.models.flows import Flow, FlowEngine, Trigger
 from ticketer.roles import Capability
 from ticketer.services import flows as flow_service
 
@@ -26,10 +29,11 @@ ENGINE_CHOICES = [
     (FlowEngine.WEBHOOK.value, "Signed webhook"),
 ]
 ENGINE_LABELS = dict(ENGINE_CHOICES)
-PANEL_PAGE_SIZE = 50
 
 
 class FlowForm(FlaskForm):
+    """The fields of FlowSettings, by the same names; static/flows.js shows only the picked engine's."""
+
     name = StringField("Name")
     engine = SelectField("Engine", choices=ENGINE_CHOICES)
     uuid = StringField("Flow UUID", description="RapidPro: the flow's UUID on that server. Others: optional.")
@@ -45,255 +49,139 @@ class FlowForm(FlaskForm):
     sends_replies = BooleanField("Send agent replies through this flow's engine")
 
 
+def flow_settings(form: FlowForm) -> flow_service.FlowSettings:
+    return flow_service.FlowSettings(
+        **{field.name: form[field.name].data for field in fields(flow_service.FlowSettings)}
+    )
+
+
+def _where(view, context, flow: Flow, name):
+    if flow.engine == FlowEngine.RAPIDPRO:
+        return flow.base_url
+    if flow.engine == FlowEngine.WEBHOOK:
+        return flow.webhook_url
+    count = len(flow.templates or [])
+    return f"{count} message{'' if count == 1 else 's'}"
+
+
+def _replies(view, context, flow: Flow, name):
+    return Markup('<span class="badge badge-info">sends replies</span>') if flow.sends_replies else ""
+
+
+class FlowsView(ServiceModelView):
+    """Flows Ticketer can start for a contact after a ticket is closed; replies go out through the one
+    marked "sends replies" (with none, they stay in Ticketer)."""
+
+    capability = write_capability = Capability.INTEGRATIONS
+    form = FlowForm
+    create_template = edit_template = "admin/flows/flow_form.html"
+    column_list = ("name", "engine", "uuid", "where", "sends_replies")
+    column_labels = {"uuid": "UUID", "where": "Where", "sends_replies": "Replies"}
+    column_formatters = {
+        "engine": lambda view, context, flow, name: ENGINE_LABELS.get(flow.engine, flow.engine),
+        "where": _where,
+        "sends_replies": _replies,
+    }
+    column_sortable_list = ("name", "engine")
+    column_default_sort = "name"
+
+    def create_with_service(self, form):
+        return flow_service.create_flow(flow_settings(form), by=current_user)
+
+    def update_with_service(self, form, model) -> None:
+        flow_service.update_flow(model.id, flow_settings(form), by=current_user)
+
+    def on_form_prefill(self, form, id) -> None:
+        if request.method == "GET":  # after a refused save the form keeps what was typed
+            form.templates.data = "\n".join(form.templates.object_data or [])
+
+
+def _optional_id(value) -> int | None:
+    """A row id or None; anything else (text, past 64 bits) is the field's "Invalid Choice" error."""
+    if value in (None, "", "None"):
+        return None
+    number = int(value)
+    if not 0 < number < 2**63:
+        raise ValueError("not an id")
+    return number
+
+
 class TriggerForm(FlaskForm):
-    flow = SelectField("Flow", coerce=str)
-    topic = SelectField("Topic", coerce=str)
-    delay_minutes = IntegerField("Delay (minutes)", default=0, validators=[Optional(), NumberRange(min=0)])
+    flow_id = SelectField("Flow", coerce=_optional_id, validate_choice=False)
+    topic_id = SelectField("Topic", coerce=_optional_id, validate_choice=False)
+    delay_minutes = IntegerField("Delay (minutes)", default=0, validators=[Optional()])
     active = BooleanField("Active", default=True)
 
 
-class ActionForm(FlaskForm):
-    """Retry: nothing to fill in, but CSRF-protected."""
+def _topic(view, context, trigger: Trigger, name):
+    return trigger.topic.name if trigger.topic else "All topics"
 
 
-def _show_error(form: FlaskForm, error: TicketerError) -> None:
-    shown = False
-    for name, message in error.fields.items():
-        field = getattr(form, name, None)
-        if field is not None and hasattr(field, "errors"):
-            field.errors = [*field.errors, message]
-            shown = True
-    if not shown:
-        flash(error.message, "error")
+def _delay(view, context, trigger: Trigger, name):
+    return f"{trigger.delay_minutes} min" if trigger.delay_minutes else "at once"
 
 
-class FlowsView(SecuredView):
-    capability = Capability.INTEGRATIONS
+def _active(view, context, trigger: Trigger, name):
+    if trigger.active:
+        return Markup('<span class="badge badge-success">active</span>')
+    return Markup('<span class="badge badge-secondary">off</span>')
 
-    @expose("/")
-    def index(self):
-        flows = db.session.execute(select(Flow).order_by(Flow.name)).scalars().all()
-        return self.render("admin/flows/flows.html", flows=flows, engine_labels=ENGINE_LABELS)
 
-    def _form_page(self, form: FlowForm, flow: Flow | None, status: int = 200):
-        return self.render("admin/flows/flow_form.html", form=form, flow=flow), status
+class TriggersView(ServiceModelView):
+    """ "Start a flow after a ticket is closed": a topic's own active trigger wins over the all-topics one;
+    reopening a ticket before its delayed start runs cancels the start."""
 
-    def _save(self, form: FlowForm, flow_id: int | None):
-        values = {
-            "name": form.name.data,
-            "engine": form.engine.data,
-            "uuid": form.uuid.data,
-            "base_url": form.base_url.data,
-            "api_token": form.api_token.data,
-            "webhook_url": form.webhook_url.data,
-            "webhook_secret": form.webhook_secret.data,
-            "templates": form.templates.data,
-            "sends_replies": form.sends_replies.data,
+    capability = write_capability = Capability.INTEGRATIONS
+    form = TriggerForm
+    column_list = ("topic", "flow", "delay_minutes", "active")
+    column_labels = {"topic": "When a ticket is closed in", "flow": "Start", "delay_minutes": "After"}
+    column_formatters = {
+        "topic": _topic,
+        "flow": lambda v, c, trigger, n: trigger.flow.name,
+        "delay_minutes": _delay,
+        "active": _active,
+    }
+    column_sortable_list = ()
+    column_default_sort = [("active", True), ("id", False)]
+
+    def _with_choices(self, form: TriggerForm) -> TriggerForm:
+        form.flow_id.choices = [("", "Pick a flow")] + [
+            (str(flow.id), flow.name) for flow in db.session.execute(select(Flow).order_by(Flow.name)).scalars()
+        ]
+        form.topic_id.choices = [("", "All topics")] + [
+            (str(topic.id), topic.name) for topic in db.session.execute(select(Topic).order_by(Topic.name)).scalars()
+        ]
+        return form
+
+    def create_form(self, obj=None):
+        return self._with_choices(super().create_form(obj))
+
+    def edit_form(self, obj=None):
+        return self._with_choices(super().edit_form(obj))
+
+    def _values(self, form: TriggerForm) -> dict:
+        return {
+            "flow_id": form.flow_id.data,
+            "topic_id": form.topic_id.data,
+            "delay_minutes": form.delay_minutes.data or 0,
+            "active": form.active.data,
         }
-        if flow_id is None:
-            return flow_service.create_flow(**values, by=current_user)
-        return flow_service.update_flow(flow_id, **values, by=current_user)
 
-    @expose("/new", methods=["GET", "POST"])
-    def create(self):
-        form = FlowForm()
-        if form.validate_on_submit():
-            try:
-                flow = self._save(form, None)
-                db.session.commit()
-            except TicketerError as error:
-                db.session.rollback()
-                _show_error(form, error)
-                return self._form_page(form, None, 400)
-            flash(f"Flow “{flow.name}” added.", "success")
-            return redirect(url_for(".index"))
-        return self._form_page(form, None, 400 if form.is_submitted() else 200)
+    def create_with_service(self, form):
+        return flow_service.create_trigger(**self._values(form), by=current_user)
 
-    @expose("/<int:flow_id>/edit", methods=["GET", "POST"])
-    def edit(self, flow_id: int):
-        flow = db.session.get(Flow, flow_id)
-        if flow is None:
-            abort(404)
-        form = FlowForm(obj=flow) if request.method == "GET" else FlowForm()
-        if request.method == "GET":
-            form.templates.data = "\n".join(flow.templates or [])
-        if form.validate_on_submit():
-            try:
-                flow = self._save(form, flow_id)
-                db.session.commit()
-            except TicketerError as error:
-                db.session.rollback()
-                _show_error(form, error)
-                return self._form_page(form, db.session.get(Flow, flow_id), 400)
-            flash(f"Flow “{flow.name}” saved.", "success")
-            return redirect(url_for(".index"))
-        return self._form_page(form, flow, 400 if form.is_submitted() else 200)
-
-
-class TriggersView(SecuredView):
-    capability = Capability.INTEGRATIONS
-
-    @expose("/")
-    def index(self):
-        triggers = (
-            db.session.execute(
-                select(Trigger)
-                .options(joinedload(Trigger.flow), joinedload(Trigger.topic))
-                .order_by(Trigger.active.desc(), Trigger.id)
-            )
-            .scalars()
-            .all()
-        )
-        return self.render("admin/flows/triggers.html", triggers=triggers)
-
-    def _choices(self, form: TriggerForm) -> None:
-        form.flow.choices = [("", "Pick a flow")] + [
-            (str(f.id), f.name) for f in db.session.execute(select(Flow).order_by(Flow.name)).scalars()
-        ]
-        form.topic.choices = [("", "All topics")] + [
-            (str(t.id), t.name) for t in db.session.execute(select(Topic).order_by(Topic.name)).scalars()
-        ]
-
-    def _handle(self, form: TriggerForm, trigger_id: int | None):
-        self._choices(form)
-        if form.validate_on_submit():
-            values = {
-                "flow_id": int(form.flow.data) if form.flow.data else None,
-                "topic_id": int(form.topic.data) if form.topic.data else None,
-                "delay_minutes": form.delay_minutes.data or 0,
-                "active": form.active.data,
-            }
-            try:
-                if trigger_id is None:
-                    flow_service.create_trigger(**values, by=current_user)
-                else:
-                    flow_service.update_trigger(trigger_id, **values, by=current_user)
-                db.session.commit()
-            except TicketerError as error:
-                db.session.rollback()
-                _show_error(form, error)
-                return self.render("admin/flows/trigger_form.html", form=form, trigger_id=trigger_id), 400
-            flash("Trigger saved.", "success")
-            return redirect(url_for(".index"))
-        status = 400 if form.is_submitted() else 200
-        return self.render("admin/flows/trigger_form.html", form=form, trigger_id=trigger_id), status
-
-    @expose("/new", methods=["GET", "POST"])
-    def create(self):
-        return self._handle(TriggerForm(), None)
-
-    @expose("/<int:trigger_id>/edit", methods=["GET", "POST"])
-    def edit(self, trigger_id: int):
-        trigger = db.session.get(Trigger, trigger_id)
-        if trigger is None:
-            abort(404)
-        form = TriggerForm()
-        if request.method == "GET":
-            form.flow.data = str(trigger.flow_id)
-            form.topic.data = str(trigger.topic_id or "")
-            form.delay_minutes.data = trigger.delay_minutes
-            form.active.data = trigger.active
-        return self._handle(form, trigger_id)
-
-
-class DeliveriesView(SecuredView):
-    """The panel: flow starts and outgoing messages, with status, attempts, next try and last error."""
-
-    capability = Capability.INTEGRATIONS
-
-    def _page(self) -> int:
-        value = request.args.get("page", "1")
-        return max(int(value), 1) if value.isdigit() and len(value) < 7 else 1
-
-    @expose("/")
-    def index(self):
-        status = request.args.get("status", "")
-        statuses = [s.value for s in DeliveryStatus]
-        if status not in statuses:
-            status = ""
-        page = self._page()
-        query = select(FlowStart)
-        count = select(func.count()).select_from(FlowStart)
-        if status:
-            query = query.where(FlowStart.status == status)
-            count = count.where(FlowStart.status == status)
-        starts = (
-            db.session.execute(
-                query.options(
-                    joinedload(FlowStart.flow),
-                    joinedload(FlowStart.contact),
-                    joinedload(FlowStart.ticket),
-                )
-                .order_by(FlowStart.id.desc())
-                .limit(PANEL_PAGE_SIZE)
-                .offset((page - 1) * PANEL_PAGE_SIZE)
-            )
-            .scalars()
-            .all()
-        )
-        return self._render_tab("starts", starts, db.session.scalar(count), page, status, statuses)
-
-    @expose("/messages")
-    def messages(self):
-        status = request.args.get("status", "")
-        statuses = [s.value for s in Message.Status if s != Message.Status.RECEIVED]
-        if status not in statuses:
-            status = ""
-        page = self._page()
-        conditions = [Message.direction == Message.Direction.OUT]
-        if status:
-            conditions.append(Message.status == status)
-        rows = db.session.execute(
-            select(Message, Contact.name, Ticket.uuid)
-            .join(Contact, Contact.id == Message.contact_id)
-            .outerjoin(Ticket, Ticket.id == Message.ticket_id)
-            .where(*conditions)
-            .order_by(Message.id.desc())
-            .limit(PANEL_PAGE_SIZE)
-            .offset((page - 1) * PANEL_PAGE_SIZE)
-        ).all()
-        total = db.session.scalar(select(func.count()).select_from(Message).where(*conditions))
-        return self._render_tab("messages", rows, total, page, status, statuses)
-
-    def _render_tab(self, tab: str, rows, total: int, page: int, status: str, statuses: list[str]):
-        return self.render(
-            "admin/flows/deliveries.html",
-            tab=tab,
-            rows=rows,
-            total=total,
-            page=page,
-            page_size=PANEL_PAGE_SIZE,
-            status=status,
-            statuses=statuses,
-            action_form=ActionForm(formdata=None),
-        )
-
-    def _retry(self, action, back: str):
-        if not ActionForm().validate_on_submit():
-            abort(400)
-        try:
-            action()
-            db.session.commit()
-            flash("Queued for another try.", "success")
-        except TicketerError as error:
-            db.session.rollback()
-            if error.status == 404:
-                abort(404)
-            flash(error.message, "error")
-        return redirect(url_for(back, status=request.args.get("status") or None))
-
-    @expose("/starts/<int:start_id>/retry", methods=["POST"])
-    def retry_start(self, start_id: int):
-        return self._retry(lambda: flow_service.retry_start(start_id, by=current_user), ".index")
-
-    @expose("/messages/<int:message_id>/retry", methods=["POST"])
-    def retry_message(self, message_id: int):
-        return self._retry(lambda: flow_service.retry_message(message_id, by=current_user), ".messages")
+    def update_with_service(self, form, model) -> None:
+        flow_service.update_trigger(model.id, **self._values(form), by=current_user)
 
 
 def register_flow_views(admin: Admin) -> None:
-    admin.add_view(FlowsView(name="Flows", endpoint="flows", url="/admin/flows", category="Flows"))
-    admin.add_view(TriggersView(name="Triggers", endpoint="flow_triggers", url="/admin/triggers", category="Flows"))
+    admin.add_view(FlowsView(Flow, db, name="Flows", endpoint="flows", url="/admin/flows", category="Flows"))
     admin.add_view(
-        DeliveriesView(name="Deliveries", endpoint="flow_deliveries", url="/admin/deliveries", category="Flows")
+        TriggersView(Trigger, db, name="Triggers", endpoint="flow_triggers", url="/admin/triggers", category="Flows")
+    )
+    admin.add_view(StartsView(name="Deliveries", endpoint="flow_deliveries", url="/admin/deliveries", category="Flows"))
+    admin.add_view(
+        OutgoingMessagesView(
+            name="Outgoing messages", endpoint="flow_messages", url="/admin/deliveries/messages", category="Flows"
+        )
     )

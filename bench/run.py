@@ -485,10 +485,12 @@ def measure_dispatch(database_url: str, closes: int, echo) -> dict:
     with app.app_context():
         admin = db.session.get(User, 1)
         flow = flow_service.create_flow(
-            name="Satisfaction survey (bench)",
-            engine="webhook",
-            webhook_url=f"http://127.0.0.1:{hook_port}/hook",
-            webhook_secret="bench-webhook-secret-0123456789",
+            flow_service.FlowSettings(
+                name="Satisfaction survey (bench)",
+                engine="webhook",
+                webhook_url=f"http://127.0.0.1:{hook_port}/hook",
+                webhook_secret="bench-webhook-secret-0123456789",
+            ),
             by=admin,
         )
         flow_service.create_trigger(flow_id=flow.id, topic_id=None, delay_minutes=0, by=admin)

@@ -113,11 +113,13 @@ def prepare(database_url: str, engine_url: str, *, sends_replies: bool = False) 
         ]
         _, key = api_tokens.create_token("Soak", by=admin)
         flow = flow_service.create_flow(
-            name="Survey (soak)",
-            engine="webhook",
-            webhook_url=engine_url,
-            webhook_secret="soak-secret-0123456789",
-            sends_replies=sends_replies,
+            flow_service.FlowSettings(
+                name="Survey (soak)",
+                engine="webhook",
+                webhook_url=engine_url,
+                webhook_secret="soak-secret-0123456789",
+                sends_replies=sends_replies,
+            ),
             by=admin,
         )
         flow_service.create_trigger(flow_id=flow.id, topic_id=None, delay_minutes=0, by=admin)

@@ -7,6 +7,8 @@ The endpoints come from the app's URL map, so a new view without a rule in RULES
     "flows.delete_view": Rule(Capability.INTEGRATIONS, allowed=SUBMIT),  # POST-only action
 
 and, when its URL has a parameter no other rule uses, teach `url_values` (below) to build a real one.
+A Flask-Admin model view gets all its endpoints from `model_view_rules(endpoint, capability)`, and
+the object its `?id=` names from MODEL_VIEW_IDS.
 
 For every endpoint and principal: a role without the capability gets 403, anonymous gets a redirect
 to /login, an allowed role gets the rule's `allowed` outcome (200 for pages). Endpoints that accept
@@ -52,6 +54,33 @@ class Rule:
 
 
 C = Capability
+
+
+def model_view_rules(endpoint: str, who: Capability, *, writes: bool = True) -> dict[str, Rule]:
+    """The endpoints of a Flask-Admin model view on ServiceModelView: details and export are off (they
+    redirect to the list), and so are create and edit where the view is read-only."""
+    return {
+        f"{endpoint}.index_view": Rule(who),
+        f"{endpoint}.create_view": Rule(who, OK if writes else REDIRECT),
+        f"{endpoint}.edit_view": Rule(who, OK if writes else REDIRECT),
+        f"{endpoint}.details_view": Rule(who, REDIRECT),
+        f"{endpoint}.delete_view": Rule(who, SUBMIT),
+        f"{endpoint}.action_view": Rule(who, SUBMIT),
+        f"{endpoint}.ajax_lookup": Rule(who, NOT_FOUND),
+        f"{endpoint}.ajax_update": Rule(who, SUBMIT),
+        f"{endpoint}.export": Rule(who, REDIRECT),
+    }
+
+
+# The object each model view's `?id=` names in the world below.
+MODEL_VIEW_IDS = {
+    "topics": "topic_id",
+    "flows": "flow_id",
+    "flow_triggers": "trigger_id",
+    "flow_deliveries": "start_id",
+    "flow_messages": "message_id",
+}
+
 RULES: dict[str, Rule] = {
     # home and the ticket workspace
     "admin.index": Rule(C.VIEW_TICKETS, REDIRECT),
@@ -66,31 +95,17 @@ RULES: dict[str, Rule] = {
     "tickets.reopen": Rule(C.WORK_TICKETS, SUBMIT),
     "tickets.bulk": Rule(C.BULK_ACTIONS, SUBMIT),
     # topics (Flask-Admin model view: details, delete and export are turned off)
-    "topics.index_view": Rule(C.MANAGE_TOPICS),
-    "topics.create_view": Rule(C.MANAGE_TOPICS),
-    "topics.edit_view": Rule(C.MANAGE_TOPICS),
-    "topics.details_view": Rule(C.MANAGE_TOPICS, REDIRECT),
-    "topics.delete_view": Rule(C.MANAGE_TOPICS, SUBMIT),
-    "topics.action_view": Rule(C.MANAGE_TOPICS, SUBMIT),
-    "topics.ajax_lookup": Rule(C.MANAGE_TOPICS, NOT_FOUND),
-    "topics.ajax_update": Rule(C.MANAGE_TOPICS, SUBMIT),
-    "topics.export": Rule(C.MANAGE_TOPICS, REDIRECT),
+    **model_view_rules("topics", C.MANAGE_TOPICS),
     # supervision: auto-assignment, SLA hours (topic managers); an agent's own availability toggle
     "supervision.index": Rule(C.MANAGE_TOPICS),
     "supervision.hours": Rule(C.MANAGE_TOPICS, SUBMIT),
     "supervision.topic": Rule(C.MANAGE_TOPICS),
     "availability.index": Rule(C.WORK_TICKETS, SUBMIT),
-    # flows, triggers and their deliveries
-    "flows.index": Rule(C.INTEGRATIONS),
-    "flows.create": Rule(C.INTEGRATIONS),
-    "flows.edit": Rule(C.INTEGRATIONS),
-    "flow_triggers.index": Rule(C.INTEGRATIONS),
-    "flow_triggers.create": Rule(C.INTEGRATIONS),
-    "flow_triggers.edit": Rule(C.INTEGRATIONS),
-    "flow_deliveries.index": Rule(C.INTEGRATIONS),
-    "flow_deliveries.messages": Rule(C.INTEGRATIONS),
-    "flow_deliveries.retry_start": Rule(C.INTEGRATIONS, SUBMIT),
-    "flow_deliveries.retry_message": Rule(C.INTEGRATIONS, SUBMIT),
+    # flows, triggers and their deliveries (model views; the deliveries are read-only)
+    **model_view_rules("flows", C.INTEGRATIONS),
+    **model_view_rules("flow_triggers", C.INTEGRATIONS),
+    **model_view_rules("flow_deliveries", C.INTEGRATIONS, writes=False),
+    **model_view_rules("flow_messages", C.INTEGRATIONS, writes=False),
     # dashboard and CSV export
     "dashboard.index": Rule(C.DASHBOARD),
     "dashboard.agent": Rule(C.DASHBOARD),
@@ -168,7 +183,9 @@ def world(app, make_user):
         invitation = invitation_service.invite("invited@example.com", "agent", by=admin)
         reset = password_reset_service.send_password_reset(target, by=admin)
         topic_id = _db.session.execute(_db.select(Topic.id)).scalars().first()
-        flow = flow_service.create_flow(name="Survey", engine="builtin", templates="Thanks!", by=admin)
+        flow = flow_service.create_flow(
+            flow_service.FlowSettings(name="Survey", engine="builtin", templates="Thanks!"), by=admin
+        )
         trigger = flow_service.create_trigger(flow_id=flow.id, by=admin)
         api_token, _ = api_token_service.create_token("Matrix", by=admin)
         ticket_service.close(make_ticket().id, by=admin)  # the trigger records a flow start
@@ -202,14 +219,19 @@ def url_values(endpoint: str, arguments: set[str], world: dict) -> dict:
     special = {
         "auth.accept_invitation": {"token": world["invitation_token"]},
         "auth.reset_password": {"token": world["reset_token"]},
-        "topics.edit_view": {"id": world["topic_id"]},
-        "topics.details_view": {"id": world["topic_id"]},
-        "topics.export": {"export_type": "csv"},
-        "topics.ajax_lookup": {"name": "nothing", "query": "x"},
         "dashboard.agent": {"user_id": world["users"]["agent"]},
     }
     if endpoint in special:
         return special[endpoint]
+    view, _, name = endpoint.partition(".")
+    if view in MODEL_VIEW_IDS:
+        model_view_values = {
+            "edit_view": {"id": world[MODEL_VIEW_IDS[view]]},
+            "details_view": {"id": world[MODEL_VIEW_IDS[view]]},
+            "export": {"export_type": "csv"},
+            "ajax_lookup": {"name": "nothing", "query": "x"},
+        }
+        return model_view_values.get(name, {})
     by_name = {
         "ticket_uuid": world["ticket_uuid"],
         "user_id": world["user_id"],

@@ -166,6 +166,8 @@ def seed(*, n_contacts: int = 40, n_tickets: int = 200, seed_value: int = 7) -> 
             open_tickets[contact.id] = ticket.id
     # A follow-up that works with no external system: closing a ticket from now on sends this.
     if not db.session.execute(select(Flow).where(Flow.name == SURVEY_NAME)).scalar_one_or_none():
-        survey = flow_service.create_flow(name=SURVEY_NAME, engine="builtin", templates=[SURVEY_TEXT], by=None)
+        survey = flow_service.create_flow(
+            flow_service.FlowSettings(name=SURVEY_NAME, engine="builtin", templates=[SURVEY_TEXT]), by=None
+        )
         flow_service.create_trigger(flow_id=survey.id, topic_id=None, delay_minutes=0, by=None)
     db.session.flush()

@@ -31,11 +31,13 @@ def admin(db, make_user):
 @pytest.fixture
 def rapidpro_flow(db, admin, httpserver):
     flow = flow_service.create_flow(
-        name="Satisfaction survey",
-        engine="rapidpro",
-        uuid=RAPIDPRO_FLOW_UUID,
-        base_url=httpserver.url_for("/").rstrip("/"),
-        api_token=RAPIDPRO_TOKEN,
+        flow_service.FlowSettings(
+            name="Satisfaction survey",
+            engine="rapidpro",
+            uuid=RAPIDPRO_FLOW_UUID,
+            base_url=httpserver.url_for("/").rstrip("/"),
+            api_token=RAPIDPRO_TOKEN,
+        ),
         by=admin,
     )
     _db.session.commit()
@@ -45,10 +47,12 @@ def rapidpro_flow(db, admin, httpserver):
 @pytest.fixture
 def webhook_flow(db, admin, httpserver):
     flow = flow_service.create_flow(
-        name="Webhook survey",
-        engine="webhook",
-        webhook_url=httpserver.url_for("/hooks/ticketer"),
-        webhook_secret=WEBHOOK_SECRET,
+        flow_service.FlowSettings(
+            name="Webhook survey",
+            engine="webhook",
+            webhook_url=httpserver.url_for("/hooks/ticketer"),
+            webhook_secret=WEBHOOK_SECRET,
+        ),
         by=admin,
     )
     _db.session.commit()
@@ -58,9 +62,11 @@ def webhook_flow(db, admin, httpserver):
 @pytest.fixture
 def builtin_flow(db, admin):
     flow = flow_service.create_flow(
-        name="Thanks",
-        engine="builtin",
-        templates="Thanks @contact.name, your @ticket.topic ticket is closed.\nReply 1 if we solved it.",
+        flow_service.FlowSettings(
+            name="Thanks",
+            engine="builtin",
+            templates="Thanks @contact.name, your @ticket.topic ticket is closed.\nReply 1 if we solved it.",
+        ),
         by=admin,
     )
     _db.session.commit()

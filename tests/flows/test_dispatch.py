@@ -87,12 +87,14 @@ def test_rapidpro_bad_token_fails_at_once_with_the_error_shown(db, admin, rapidp
 def test_agent_replies_go_out_as_rapidpro_broadcasts(db, admin, rapidpro_flow, httpserver):
     flow_service.update_flow(
         rapidpro_flow.id,
-        name=rapidpro_flow.name,
-        engine="rapidpro",
-        uuid=rapidpro_flow.uuid,
-        base_url=rapidpro_flow.base_url,
-        api_token="",  # keeps the current token
-        sends_replies=True,
+        flow_service.FlowSettings(
+            name=rapidpro_flow.name,
+            engine="rapidpro",
+            uuid=rapidpro_flow.uuid,
+            base_url=rapidpro_flow.base_url,
+            api_token="",
+            sends_replies=True,
+        ),
         by=admin,
     )
     ticket = make_ticket(make_contact(name="Ana"))
@@ -241,7 +243,10 @@ def test_a_4xx_answer_is_permanent(db, admin, webhook_flow, httpserver):
 
 def test_unreachable_engine_is_retried(db, admin, httpserver):
     flow = flow_service.create_flow(
-        name="Nowhere", engine="webhook", webhook_url="http://127.0.0.1:9/hook", webhook_secret="x" * 20, by=admin
+        flow_service.FlowSettings(
+            name="Nowhere", engine="webhook", webhook_url="http://127.0.0.1:9/hook", webhook_secret="x" * 20
+        ),
+        by=admin,
     )
     close_with_trigger(db, admin, flow)
     report = run_dispatcher()
@@ -274,10 +279,9 @@ def test_a_stale_sending_row_is_reclaimed_with_the_same_delivery_id(db, admin, w
 def test_webhook_replies_carry_the_message(db, admin, webhook_flow, httpserver, status):
     flow_service.update_flow(
         webhook_flow.id,
-        name="Webhook survey",
-        engine="webhook",
-        webhook_url=webhook_flow.webhook_url,
-        sends_replies=True,
+        flow_service.FlowSettings(
+            name="Webhook survey", engine="webhook", webhook_url=webhook_flow.webhook_url, sends_replies=True
+        ),
         by=admin,
     )
     ticket = make_ticket()

@@ -18,7 +18,7 @@ from ticketer.services import tickets as ticket_service
 def test_only_admins_manage_flows_and_triggers(db, make_user, role, builtin_flow):
     user = db.session.get(User, make_user(role))
     with pytest.raises(PermissionDenied):
-        flow_service.create_flow(name="X", engine="builtin", templates="Hi", by=user)
+        flow_service.create_flow(flow_service.FlowSettings(name="X", engine="builtin", templates="Hi"), by=user)
     with pytest.raises(PermissionDenied):
         flow_service.create_trigger(flow_id=builtin_flow.id, by=user)
 
@@ -59,24 +59,29 @@ def test_only_admins_manage_flows_and_triggers(db, make_user, role, builtin_flow
 )
 def test_flow_settings_are_validated_by_field(db, admin, values, field):
     with pytest.raises(ValidationError) as error:
-        flow_service.create_flow(**values, by=admin)
+        flow_service.create_flow(flow_service.FlowSettings(**values), by=admin)
     assert field in error.value.fields
 
 
 def test_webhook_secret_is_generated_and_one_flow_sends_replies(db, admin):
     first = flow_service.create_flow(
-        name="A", engine="webhook", webhook_url="https://h.example/a", sends_replies=True, by=admin
+        flow_service.FlowSettings(name="A", engine="webhook", webhook_url="https://h.example/a", sends_replies=True),
+        by=admin,
     )
     assert len(first.webhook_secret) >= 32
     second = flow_service.create_flow(
-        name="B", engine="webhook", webhook_url="https://h.example/b", sends_replies=True, by=admin
+        flow_service.FlowSettings(name="B", engine="webhook", webhook_url="https://h.example/b", sends_replies=True),
+        by=admin,
     )
     db.session.expire_all()
     assert [f.name for f in db.session.execute(select(Flow).where(Flow.sends_replies)).scalars()] == ["B"]
     assert flow_service.reply_flow().id == second.id
     with pytest.raises(ValidationError) as error:
         flow_service.create_flow(
-            name="C", engine="rapidpro", uuid=second.uuid, base_url="https://rp.example", api_token="t", by=admin
+            flow_service.FlowSettings(
+                name="C", engine="rapidpro", uuid=second.uuid, base_url="https://rp.example", api_token="t"
+            ),
+            by=admin,
         )
     assert "uuid" in error.value.fields
 
@@ -85,7 +90,7 @@ def test_trigger_rules(db, admin, builtin_flow):
     topic_id = make_ticket(topic="Billing").topic_id
     with pytest.raises(ValidationError) as error:
         flow_service.create_trigger(flow_id=None, by=admin)
-    assert "flow" in error.value.fields
+    assert "flow_id" in error.value.fields
     with pytest.raises(ValidationError) as error:
         flow_service.create_trigger(flow_id=builtin_flow.id, delay_minutes=-1, by=admin)
     assert "delay_minutes" in error.value.fields

@@ -105,7 +105,8 @@ def threaded_engine():
 def test_two_dispatchers_send_1000_starts_none_twice(db, admin, threaded_engine, database_url):
     httpserver = threaded_engine
     flow = flow_service.create_flow(
-        name="Survey", engine="webhook", webhook_url=httpserver.url_for("/hooks/ticketer"), by=admin
+        flow_service.FlowSettings(name="Survey", engine="webhook", webhook_url=httpserver.url_for("/hooks/ticketer")),
+        by=admin,
     )
     delivery_ids = close_many(db, admin, flow, 1000)
     received: list[str] = []

@@ -54,7 +54,10 @@ def seed_hostile_desk() -> HostileDesk:
     desk.user_names = [agent.name for agent in agents]
     # Closing starts a follow-up flow and replies go out through it: the Deliveries pages list both.
     flow = flow_service.create_flow(
-        name=PAYLOADS[0], engine="webhook", webhook_url="http://127.0.0.1:9/hook", sends_replies=True, by=admin
+        flow_service.FlowSettings(
+            name=PAYLOADS[0], engine="webhook", webhook_url="http://127.0.0.1:9/hook", sends_replies=True
+        ),
+        by=admin,
     )
     flow_service.create_trigger(flow_id=flow.id, topic_id=None, delay_minutes=0, by=admin)
     taken: set[str] = set()

@@ -280,6 +280,7 @@ class Message(db.Model):
 
     contact: Mapped[Contact] = relationship()
     created_by: Mapped[User | None] = relationship()
+    ticket: Mapped["Ticket | None"] = relationship(viewonly=True)  # read by the deliveries list
 
     __table_args__ = (
         Index("ix_messages_ticket", "ticket_id", "id"),

@@ -7,6 +7,7 @@ ticketer/services/effects.py.
 
 import uuid as uuid_lib
 from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from urllib.parse import urlparse
 
@@ -77,42 +78,47 @@ def _clean_templates(templates: Sequence[str] | str | None) -> list[str]:
     return cleaned
 
 
-def _apply_flow_settings(
-    flow: Flow,
-    *,
-    name: str,
-    engine: str,
-    uuid: str | None,
-    base_url: str | None,
-    api_token: str | None,
-    webhook_url: str | None,
-    webhook_secret: str | None,
-    templates: Sequence[str] | str | None,
-    sends_replies: bool,
-) -> None:
-    flow.name = clean_text(name, field="name", max_length=NAME_MAX_LENGTH, required=True)
+@dataclass(frozen=True)
+class FlowSettings:
+    """What an admin sets on a flow. Which fields count depends on the engine: rapidpro needs uuid,
+    base_url and api_token; webhook needs webhook_url (webhook_secret is generated when empty);
+    builtin needs templates (a list, or one message per line)."""
+
+    name: str
+    engine: str
+    uuid: str | None = None
+    base_url: str | None = None
+    api_token: str | None = None
+    webhook_url: str | None = None
+    webhook_secret: str | None = None
+    templates: Sequence[str] | str | None = None
+    sends_replies: bool = False
+
+
+def _apply_flow_settings(flow: Flow, settings: FlowSettings) -> None:
+    flow.name = clean_text(settings.name, field="name", max_length=NAME_MAX_LENGTH, required=True)
     try:
-        kind = FlowEngine(engine)
+        kind = FlowEngine(settings.engine)
     except ValueError:
         raise ValidationError("Pick an engine.", field="engine") from None
-    flow_uuid = _clean_uuid(uuid)
+    flow_uuid = _clean_uuid(settings.uuid)
     flow.engine = kind.value
     flow.base_url = flow.api_token = flow.webhook_url = flow.webhook_secret = None
     flow.templates = []
     if kind is FlowEngine.RAPIDPRO:
         if flow_uuid is None:
             raise ValidationError("Enter the UUID of the flow on the RapidPro server.", field="uuid")
-        flow.base_url = _clean_url(base_url, "base_url").rstrip("/")
-        flow.api_token = clean_text(api_token, field="api_token", max_length=SECRET_MAX_LENGTH, required=True)
+        flow.base_url = _clean_url(settings.base_url, "base_url").rstrip("/")
+        flow.api_token = clean_text(settings.api_token, field="api_token", max_length=SECRET_MAX_LENGTH, required=True)
     elif kind is FlowEngine.WEBHOOK:
-        flow.webhook_url = _clean_url(webhook_url, "webhook_url")
-        secret = clean_text(webhook_secret, field="webhook_secret", max_length=SECRET_MAX_LENGTH)
+        flow.webhook_url = _clean_url(settings.webhook_url, "webhook_url")
+        secret = clean_text(settings.webhook_secret, field="webhook_secret", max_length=SECRET_MAX_LENGTH)
         if secret and len(secret) < 16:
             raise ValidationError("Use a secret of at least 16 characters (or leave it empty).", field="webhook_secret")
         flow.webhook_secret = secret or uuid_lib.uuid4().hex + uuid_lib.uuid4().hex
     else:
-        flow.templates = _clean_templates(templates)
-        if sends_replies:
+        flow.templates = _clean_templates(settings.templates)
+        if settings.sends_replies:
             raise ValidationError(
                 "The built-in engine keeps replies in Ticketer; pick a RapidPro or webhook flow to send them.",
                 field="sends_replies",
@@ -126,7 +132,7 @@ def _apply_flow_settings(
         flow.uuid = flow_uuid
     elif flow.uuid is None:
         flow.uuid = str(uuid_lib.uuid4())
-    flow.sends_replies = bool(sends_replies)
+    flow.sends_replies = bool(settings.sends_replies)
 
 
 def _only_reply_flow(flow: Flow) -> None:
@@ -136,77 +142,33 @@ def _only_reply_flow(flow: Flow) -> None:
         )
 
 
-def create_flow(
-    *,
-    name: str,
-    engine: str,
-    uuid: str | None = None,
-    base_url: str | None = None,
-    api_token: str | None = None,
-    webhook_url: str | None = None,
-    webhook_secret: str | None = None,
-    templates: Sequence[str] | str | None = None,
-    sends_replies: bool = False,
-    by: User | None,
-) -> Flow:
-    """Add a flow on an engine (rapidpro: uuid + base URL + token; webhook: URL + secret; builtin: templates).
+def create_flow(settings: FlowSettings, *, by: User | None) -> Flow:
+    """Add a flow on an engine (see FlowSettings). A webhook secret left empty is generated.
 
-    A webhook secret left empty is generated. `sends_replies` makes agent replies go out through this
-    flow's engine (and through no other flow's).
+    `sends_replies` makes agent replies go out through this flow's engine (and through no other flow's).
     """
     _require(by)
     flow = Flow(uuid=None)
-    _apply_flow_settings(
-        flow,
-        name=name,
-        engine=engine,
-        uuid=uuid,
-        base_url=base_url,
-        api_token=api_token,
-        webhook_url=webhook_url,
-        webhook_secret=webhook_secret,
-        templates=templates,
-        sends_replies=sends_replies,
-    )
+    _apply_flow_settings(flow, settings)
     db.session.add(flow)
     db.session.flush()
     _only_reply_flow(flow)
     return flow
 
 
-def update_flow(
-    flow_id: int,
-    *,
-    name: str,
-    engine: str,
-    uuid: str | None = None,
-    base_url: str | None = None,
-    api_token: str | None = None,
-    webhook_url: str | None = None,
-    webhook_secret: str | None = None,
-    templates: Sequence[str] | str | None = None,
-    sends_replies: bool = False,
-    by: User | None,
-) -> Flow:
-    """Change a flow's name, engine and settings. An empty token or secret keeps the current one."""
+def update_flow(flow_id: int, settings: FlowSettings, *, by: User | None) -> Flow:
+    """Change a flow's name, engine and settings. An empty token or secret keeps the current one, and
+    so does an empty uuid unless the engine is RapidPro (where the uuid names the flow on the server)."""
     _require(by)
     flow = get_flow(flow_id)
-    if engine == flow.engine == FlowEngine.RAPIDPRO and not (api_token or "").strip():
-        api_token = flow.api_token
-    if engine == flow.engine == FlowEngine.WEBHOOK and not (webhook_secret or "").strip():
-        webhook_secret = flow.webhook_secret
-    _apply_flow_settings(
-        flow,
-        name=name,
-        engine=engine,
-        uuid=uuid if (uuid or "").strip() else (flow.uuid if engine != FlowEngine.RAPIDPRO else None),
-        base_url=base_url,
-        api_token=api_token,
-        webhook_url=webhook_url,
-        webhook_secret=webhook_secret,
-        templates=templates,
-        sends_replies=sends_replies,
-    )
+    kept = {}
+    if settings.engine == flow.engine == FlowEngine.RAPIDPRO and not (settings.api_token or "").strip():
+        kept["api_token"] = flow.api_token
+    if settings.engine == flow.engine == FlowEngine.WEBHOOK and not (settings.webhook_secret or "").strip():
+        kept["webhook_secret"] = flow.webhook_secret
+    if not (settings.uuid or "").strip():
+        kept["uuid"] = flow.uuid if settings.engine != FlowEngine.RAPIDPRO else None
+    _apply_flow_settings(flow, replace(settings, **kept))
     db.session.flush()
     _only_reply_flow(flow)
     return flow
@@ -231,9 +193,9 @@ def _apply_trigger_settings(
     trigger: Trigger, *, flow_id: int | None, topic_id: int | None, delay_minutes: int | None, active: bool
 ) -> None:
     if flow_id is None or db.session.get(Flow, flow_id) is None:
-        raise ValidationError("Pick a flow.", field="flow")
+        raise ValidationError("Pick a flow.", field="flow_id")
     if topic_id is not None and db.session.get(Topic, topic_id) is None:
-        raise ValidationError("That topic doesn't exist.", field="topic")
+        raise ValidationError("That topic doesn't exist.", field="topic_id")
     delay = int(delay_minutes or 0)
     if not 0 <= delay <= MAX_DELAY_MINUTES:
         raise ValidationError(f"The delay is between 0 and {MAX_DELAY_MINUTES:,} minutes.", field="delay_minutes")
@@ -247,7 +209,7 @@ def _apply_trigger_settings(
         ).first()
         if clash is not None:
             where = "all topics" if topic_id is None else "this topic"
-            raise ValidationError(f"There is already an active trigger for {where}.", field="topic")
+            raise ValidationError(f"There is already an active trigger for {where}.", field="topic_id")
     trigger.flow_id = flow_id
     trigger.topic_id = topic_id
     trigger.delay_minutes = delay
