@@ -9,19 +9,57 @@ replace_existing=True, so a restart picks up everything still due. UTC everywher
 
 import logging
 import signal
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import click
+from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED, JobExecutionEvent
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
 from flask import Flask
 
-from ticketer import jobs
+from ticketer import database, jobs
+from ticketer.extensions import db
 
 DISPATCH_JOB_ID = "dispatch-due"
+# After a job finds the database's disk full, every job waits 5 s, then twice as long each time
+# it is still full, up to 5 minutes: failing every second would only fill the log.
+STORAGE_BACKOFF_FIRST_SECONDS = 5.0
+STORAGE_BACKOFF_MAX_SECONDS = 300.0
 
 log = logging.getLogger(__name__)
+
+
+class StorageFullBackoff:
+    """A scheduler listener: a job that failed on a full disk postpones every job (backoff above);
+    once each job that failed so has run again without error, the backoff starts afresh."""
+
+    def __init__(self, scheduler: BaseScheduler, app: Flask) -> None:
+        self.scheduler = scheduler
+        self.app = app
+        self.delay = 0.0
+        self.failing: set[str] = set()
+
+    def __call__(self, event: JobExecutionEvent) -> None:
+        if event.exception is None:
+            self.failing.discard(event.job_id)
+            if self.delay and not self.failing:
+                log.info("scheduler: writes work again after a full disk")
+                self.delay = 0.0
+            return
+        with self.app.app_context():
+            engine = db.engine
+        if not database.is_storage_full(event.exception, database.sqlite_path(engine)):
+            return
+        self.failing.add(event.job_id)
+        self.delay = min(max(self.delay * 2, STORAGE_BACKOFF_FIRST_SECONDS), STORAGE_BACKOFF_MAX_SECONDS)
+        resume_at = datetime.now(UTC) + timedelta(seconds=self.delay)
+        for job in self.scheduler.get_jobs():
+            if job.next_run_time is not None and job.next_run_time < resume_at:
+                job.modify(next_run_time=resume_at)
+        log.warning("scheduler: the database's disk is full; every job waits %.0f s", self.delay)
+        # Give back what the write-ahead log holds beyond the database, when no reader needs it.
+        database.give_back_log_space(engine)
 
 
 def build_scheduler(app: Flask, scheduler_class: type[BaseScheduler] = BlockingScheduler) -> BaseScheduler:
@@ -78,6 +116,7 @@ def build_scheduler(app: Flask, scheduler_class: type[BaseScheduler] = BlockingS
         name="Fold the daily ticket counts' delta rows",
         replace_existing=True,
     )
+    scheduler.add_listener(StorageFullBackoff(scheduler, app), EVENT_JOB_EXECUTED | EVENT_JOB_ERROR)
     return scheduler
 
 

@@ -6,6 +6,7 @@ The database lives on a 20 MB tmpfs the test mounts itself (root and mount right
 
 import os
 import subprocess
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select
@@ -116,6 +117,63 @@ def test_a_full_disk_answers_503_storage_full_and_the_desk_recovers_when_space_r
             refused_urn = select(ContactURN.id).where(ContactURN.path == "+593990001000")
             assert _db.session.execute(refused_urn).first() is None  # the refused open's contact too
     finally:
+        with app.app_context():
+            _db.session.remove()
+            _db.engine.dispose()
+
+
+def test_the_scheduler_backs_off_while_the_disk_is_full(small_volume):
+    """A job that fails on a full disk postpones every job, 5 s then doubling; other failures don't;
+    once the failing job has run again without error, the backoff starts afresh."""
+    from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED, JobExecutionEvent
+    from apscheduler.schedulers.background import BackgroundScheduler
+    from sqlalchemy import text
+    from sqlalchemy.exc import OperationalError
+
+    from ticketer import scheduler as scheduler_module
+
+    app = create_app(TestConfig(f"sqlite:///{small_volume / 'ticketer.db'}"))
+    scheduler = scheduler_module.build_scheduler(app, BackgroundScheduler)
+    scheduler.start(paused=True)  # the jobs never run by themselves here
+    try:
+        with app.app_context():
+            _db.create_all()
+            database.give_back_log_space(_db.engine)
+            filler = fill(small_volume)
+            with pytest.raises(OperationalError) as full:
+                _db.session.execute(
+                    text("INSERT INTO topics (uuid, name, is_default, created_on) VALUES ('x', 'x', 0, '2026-01-01')")
+                )
+                _db.session.commit()
+            _db.session.rollback()
+            with pytest.raises(OperationalError) as other:
+                _db.session.execute(text("SELECT * FROM no_such_table"))
+            _db.session.rollback()
+        os.unlink(filler)
+
+        backoff = scheduler_module.StorageFullBackoff(scheduler, app)
+
+        def run(job_id, exception=None):
+            code = EVENT_JOB_ERROR if exception is not None else EVENT_JOB_EXECUTED
+            backoff(JobExecutionEvent(code, job_id, "default", datetime.now(UTC), exception=exception))
+
+        def earliest_run():
+            return min(job.next_run_time for job in scheduler.get_jobs()) - datetime.now(UTC)
+
+        run("dispatch-due", other.value)
+        assert backoff.delay == 0 and earliest_run() < timedelta(seconds=2)
+        run("dispatch-due", full.value)
+        assert backoff.delay == 5 and earliest_run() > timedelta(seconds=4)
+        run("dispatch-due", full.value)
+        assert backoff.delay == 10 and earliest_run() > timedelta(seconds=9)
+        run("hand-out-backlog")  # a job that needed no write: the dispatcher still waits for room
+        assert backoff.delay == 10
+        run("dispatch-due")
+        assert backoff.delay == 0
+        run("dispatch-due", full.value)
+        assert backoff.delay == 5
+    finally:
+        scheduler.shutdown(wait=False)
         with app.app_context():
             _db.session.remove()
             _db.engine.dispose()
