@@ -5,6 +5,7 @@ from flask_admin import Admin
 from flask_admin.theme import Bootstrap4Theme
 
 from admin_views.api_tokens import ApiDocsView, ApiTokensView
+from admin_views.connections import ConnectionsView
 from admin_views.dashboard import DashboardView
 from admin_views.flows import register_flow_views
 from admin_views.home import HomeView
@@ -14,6 +15,7 @@ from admin_views.tickets import TicketsView, time_tag
 from admin_views.topics import TopicsView
 from ticketer.extensions import db
 from ticketer.models import Topic
+from ticketer.models.connections import Connection
 from ticketer.security_headers import csp_nonce
 
 
@@ -35,6 +37,9 @@ def init_admin(app: Flask) -> Admin:
     admin.add_view(ApiTokensView(name="API tokens", endpoint="api_tokens", url="/admin/api-tokens", category="API"))
     admin.add_view(ApiDocsView(name="API reference", endpoint="api_docs", url="/admin/api-docs", category="API"))
     register_flow_views(admin)
+    admin.add_view(
+        ConnectionsView(Connection, db, name="Connections", endpoint="connections", url="/admin/connections")
+    )
 
     @app.errorhandler(403)
     def forbidden(error):

@@ -28,6 +28,7 @@ from ticketer.models import Topic, User
 from ticketer.models.flows import FlowStart
 from ticketer.roles import Capability, Role
 from ticketer.services import api_tokens as api_token_service
+from ticketer.services import connections as connection_service
 from ticketer.services import flows as flow_service
 from ticketer.services import invitations as invitation_service
 from ticketer.services import password_resets as password_reset_service
@@ -79,6 +80,7 @@ MODEL_VIEW_IDS = {
     "flow_triggers": "trigger_id",
     "flow_deliveries": "start_id",
     "flow_messages": "message_id",
+    "connections": "connection_id",
 }
 
 RULES: dict[str, Rule] = {
@@ -121,6 +123,8 @@ RULES: dict[str, Rule] = {
     "people.reactivate": Rule(C.MANAGE_PEOPLE, SUBMIT),
     "people.password_reset": Rule(C.MANAGE_PEOPLE, SUBMIT),
     # integrations: API tokens and the API reference
+    # workspace connections (a model view)
+    **model_view_rules("connections", C.INTEGRATIONS),
     "api_tokens.index": Rule(C.INTEGRATIONS),
     "api_tokens.create": Rule(C.INTEGRATIONS, SUBMIT),
     "api_tokens.revoke": Rule(C.INTEGRATIONS, SUBMIT),
@@ -188,6 +192,7 @@ def world(app, make_user):
         )
         trigger = flow_service.create_trigger(flow_id=flow.id, by=admin)
         api_token, _ = api_token_service.create_token("Matrix", by=admin)
+        connection = connection_service.add_rapidpro(name="Matrix", base_url="https://rp.example.org", api_token="k")
         ticket_service.close(make_ticket().id, by=admin)  # the trigger records a flow start
         start_id = _db.session.execute(_db.select(FlowStart.id)).scalars().first()
         assert start_id is not None
@@ -209,6 +214,7 @@ def world(app, make_user):
             "token_id": api_token.id,
             "start_id": start_id,
             "message_id": message.id,
+            "connection_id": connection.id,
         }
         _db.session.commit()
     return values
