@@ -509,7 +509,7 @@ def add_notes(ticket_ids: Sequence[int], note: str, *, by: User | None) -> BulkR
     """Add one note to many tickets, set-based (one UPDATE and one INSERT of events per chunk)."""
     _require(by, Capability.BULK_ACTIONS)
     text = _clean_note(note, required=True)
-    changed = _apply(
+    noted = ticket_changes.apply_change(
         ticket_ids,
         conditions=lambda chunk: [],
         values={},
@@ -518,7 +518,8 @@ def add_notes(ticket_ids: Sequence[int], note: str, *, by: User | None) -> BulkR
         now=utcnow(),
         note=text,
     )
-    return _result(ticket_ids, changed)
+    effects.run(effects.ON_NOTE_ADDED, noted)
+    return _result(ticket_ids, noted.ticket_ids)
 
 
 def apply_action(
