@@ -170,3 +170,70 @@ def test_open_ticket_through_a_session_as_an_agent(client, login_as):
     login_as("agent")  # the test app has CSRF off
     response = open_ticket(client, urn="tel:+593955500003")
     assert response.status_code == 201 and response.json["opened_by"] is not None
+
+
+def test_next_links_start_with_public_url_whatever_the_host_header(app, api, db):
+    for n in range(3):
+        open_ticket(api, urn=f"tel:+59395550010{n}")
+    public = app.config["PUBLIC_URL"]
+    hostile = {"Host": "evil.example", "X-Forwarded-Host": "evil.example"}
+    tickets = api.get("/api/v1/tickets?limit=1&status=open", headers=hostile)
+    assert tickets.status_code == 200
+    link = tickets.json["next"]
+    assert link.startswith(f"{public}/api/v1/tickets?") and "evil" not in link
+    assert "status=open" in link and "limit=1" in link
+    # Following it (path and query only) gives the next page.
+    following = api.get(link.removeprefix(public))
+    assert following.status_code == 200 and following.json["results"][0]["uuid"] != tickets.json["results"][0]["uuid"]
+    messages = api.get("/api/v1/messages?contact=tel:%2B593955500100&limit=1", headers=hostile)
+    api.post("/api/v1/messages", json={"urn": "tel:+593955500100", "text": "one"})
+    api.post("/api/v1/messages", json={"urn": "tel:+593955500100", "text": "two"})
+    messages = api.get("/api/v1/messages?contact=tel:%2B593955500100&limit=1", headers=hostile)
+    assert messages.status_code == 200, messages.json
+    assert messages.json["next"].startswith(f"{public}/api/v1/messages?")
+
+
+def test_a_form_encoded_session_post_is_400_not_json(live_app, make_user):
+    # CSRF on, the token sent as a form field: reading it must not hide that the body isn't JSON.
+    client = live_app.test_client()
+    with live_app.app_context():
+        cookie_id = user_service.start_sign_in(_db.session.get(User, make_user("agent"))).get_id()
+        _db.session.commit()
+        _db.session.remove()
+    with client.session_transaction() as session:
+        session["_user_id"] = cookie_id
+        session["_fresh"] = True
+    with live_app.test_request_context():
+        from flask import session as flask_session
+        from flask_wtf.csrf import generate_csrf
+
+        with client.session_transaction() as stored:
+            flask_session.update(stored)
+            token = generate_csrf()
+            stored.update(flask_session)
+    for path in ("/api/v1/tickets", "/api/v1/ticket_actions", "/api/v1/messages", "/api/v1/topics"):
+        response = client.post(path, data={"csrf_token": token, "contact": "tel:+593955500200"})
+        _error(response, 400, "not_json")
+        response = client.post(path, data={"contact": "x"}, headers={"X-CSRFToken": token})
+        _error(response, 400, "not_json")
+
+
+@pytest.mark.parametrize(
+    ("path", "allowed"),
+    [
+        ("/api/v1/tickets", {"GET", "HEAD", "POST", "OPTIONS"}),
+        ("/api/v1/tickets/3a9e8f6c-0d1b-4c2a-8e7f-5b6c7d8e9f00", {"GET", "HEAD", "OPTIONS"}),
+        ("/api/v1/ticket_actions", {"POST", "OPTIONS"}),
+        ("/api/v1/users", {"GET", "HEAD", "OPTIONS"}),
+        ("/api/v1/topics", {"GET", "HEAD", "POST", "OPTIONS"}),
+        ("/api/v1/messages", {"GET", "HEAD", "POST", "OPTIONS"}),
+    ],
+)
+def test_options_advertises_only_the_methods_a_path_has(client, path, allowed):
+    response = client.open(path, method="OPTIONS")
+    assert response.status_code in (200, 204)
+    assert set(response.headers["Allow"].split(", ")) == allowed
+
+
+def test_options_on_an_unknown_api_path_is_a_json_404(client):
+    _error(client.open("/api/v1/nothing/here", method="OPTIONS"), 404, "not_found")

@@ -35,6 +35,8 @@ class TicketerApi(Api):
 
 @bp.before_request
 def _authenticate_and_check_input():
+    if request.method == "OPTIONS":
+        return _options()
     if request.headers.get("Authorization"):
         # Only reads, then ends its transaction: on SQLite the handler's first write takes the
         # write lock, so concurrent flows hold it only for the work itself.
@@ -49,17 +51,34 @@ def _authenticate_and_check_input():
         request_body.check_json_body()
 
 
-def _not_found(rest: str):
-    """Unknown /api/v1 paths: a JSON 404 (or 405 when the path exists with other methods)."""
+def _allowed_methods(path: str) -> list[str]:
+    """The methods some endpoint of the API answers at `path` (the catch-all 404 rule aside)."""
     adapter = flask.current_app.url_map.bind("localhost")
     allowed = []
-    for method in ("GET", "POST"):
+    for method in ("GET", "POST", "PUT", "PATCH", "DELETE"):
         try:
-            endpoint, _ = adapter.match(request.path, method=method)
+            endpoint, _ = adapter.match(path, method=method)
         except HTTPException:  # no rule for this method
             continue
         if endpoint != "api.not_found":
             allowed.append(method)
+    return allowed
+
+
+def _options():
+    """OPTIONS: the methods the path really has (Flask's own answer would list the catch-all's)."""
+    allowed = _allowed_methods(request.path)
+    if not allowed:
+        raise ApiError(404, "not_found", "There is no such API endpoint.")
+    methods = [*allowed, *(["HEAD"] if "GET" in allowed else []), "OPTIONS"]
+    response = flask.current_app.response_class(status=204)
+    response.headers["Allow"] = ", ".join(methods)
+    return response
+
+
+def _not_found(rest: str):
+    """Unknown /api/v1 paths: a JSON 404 (or 405 when the path exists with other methods)."""
+    allowed = _allowed_methods(request.path)
     if allowed:
         raise ApiError(
             405, "method_not_allowed", f"Use {' or '.join(allowed)} here.", headers={"Allow": ", ".join(allowed)}

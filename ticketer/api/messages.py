@@ -1,7 +1,7 @@
 """Messages: relay what the contact says to their open ticket, and read the conversation."""
 
 import marshmallow as ma
-from flask import request, url_for
+from flask import request
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
@@ -93,5 +93,5 @@ def list_messages(args):
     if len(rows) > limit:
         rows = rows[:limit]
         query = {k: v for k, v in request.args.items() if k != "cursor"}
-        next_url = url_for("api.list_messages", _external=True, **query, cursor=str(rows[-1][0].id))
+        next_url = present.public_link("api.list_messages", **query, cursor=str(rows[-1][0].id))
     return {"next": next_url, "results": [present.message(m, ticket_uuid) for m, ticket_uuid in rows]}

@@ -1,9 +1,15 @@
 """Model -> response dicts in RapidPro API v2 shapes (the schemas in schemas.py document them)."""
 
+from flask import current_app, url_for
 from sqlalchemy import bindparam, select
 
 from ticketer.extensions import db
 from ticketer.models import Contact, Message, Ticket, Topic, User
+
+
+def public_link(endpoint: str, **values) -> str:
+    """An absolute link for a response (a page's `next`): PUBLIC_URL, never the request's Host header."""
+    return current_app.config["PUBLIC_URL"].rstrip("/") + url_for(endpoint, **values)
 
 
 def user_ref(user: User | None) -> dict | None:

@@ -21,6 +21,10 @@ def _bad_json(message: str) -> ApiError:
     return ApiError(400, "malformed_json", message)
 
 
+def _not_json() -> ApiError:
+    return ApiError(400, "not_json", "Send a JSON body with `Content-Type: application/json`.")
+
+
 def _parse_int(text: str) -> int:
     if len(text.lstrip("-")) > MAX_NUMBER_DIGITS:
         raise _bad_json(f"Numbers may have at most {MAX_NUMBER_DIGITS} digits.")
@@ -76,11 +80,15 @@ def check_query_string() -> None:
 
 def check_json_body() -> None:
     """For a request with a body: it is JSON (Content-Type and syntax) and storable."""
+    # By the headers first: a session's CSRF check may already have read a form body away.
+    announced = bool(request.content_length) or "chunked" in request.headers.get("Transfer-Encoding", "").lower()
+    if announced and not request.is_json:
+        raise _not_json()
     raw = request.get_data(cache=True)  # over MAX_CONTENT_LENGTH: werkzeug raises 413 here
     if not raw.strip():
         return
     if not request.is_json:
-        raise ApiError(400, "not_json", "Send a JSON body with `Content-Type: application/json`.")
+        raise _not_json()
     try:
         text = raw.decode("utf-8")
         data = json.loads(text, parse_int=_parse_int, parse_float=_parse_float, parse_constant=_parse_constant)

@@ -3,7 +3,7 @@
 import uuid as uuid_lib
 
 import marshmallow as ma
-from flask import request, url_for
+from flask import request
 from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import joinedload
 
@@ -175,7 +175,7 @@ def list_tickets(args):
     if len(rows) > limit:
         rows = rows[:limit]
         query = {k: v for k, v in request.args.items() if k != "cursor"}
-        next_url = url_for("api.list_tickets", _external=True, **query, cursor=Cursor.of(rows[-1]).encode())
+        next_url = present.public_link("api.list_tickets", **query, cursor=Cursor.of(rows[-1]).encode())
     return {"next": next_url, "results": [present.ticket(t) for t in rows]}
 
 
