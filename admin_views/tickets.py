@@ -18,7 +18,7 @@ from ticketer.errors import TicketerError
 from ticketer.extensions import db
 from ticketer.models import Contact, Message, Ticket, TicketEvent, Topic
 from ticketer.models.supervision import AgentStatus
-from ticketer.roles import Capability
+from ticketer.roles import Capability, home_folder
 from ticketer.services import sla as sla_service
 from ticketer.services import tickets as ticket_service
 from ticketer.services.validation import MESSAGE_MAX_LENGTH, NOTE_MAX_LENGTH
@@ -94,7 +94,7 @@ class TicketsView(SecuredView):
 
     def _filter(self, values=None) -> ticket_lists.TicketFilter:
         """The folder + status + search + filters of a list URL (or of a bulk form's fields)."""
-        default_folder = "mine" if current_user.role == "agent" else "all"
+        default_folder = home_folder(current_user.role)
         return ticket_lists.TicketFilter.from_args(
             request.args if values is None else values, default_folder=default_folder
         )

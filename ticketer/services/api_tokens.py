@@ -10,11 +10,11 @@ from sqlalchemy.orm import joinedload
 
 from ticketer import database
 from ticketer.clock import utcnow
-from ticketer.errors import NotFound, PermissionDenied
+from ticketer.errors import NotFound
 from ticketer.extensions import db
 from ticketer.models import User
 from ticketer.models.api import ApiToken
-from ticketer.roles import Capability
+from ticketer.roles import Capability, require
 from ticketer.services.validation import clean_text
 
 TOKEN_NAME_MAX_LENGTH = 64
@@ -29,14 +29,9 @@ def hash_key(key: str) -> str:
     return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-def _require(by: User | None) -> None:
-    if by is None or not by.can(Capability.INTEGRATIONS):
-        raise PermissionDenied("Only admins can manage API tokens.")
-
-
 def create_token(name: str, *, by: User) -> tuple[ApiToken, str]:
     """Create a token named `name` for `by` (an admin). Returns (token, key): the key is shown only now."""
-    _require(by)
+    require(by, Capability.INTEGRATIONS, system=False)
     cleaned = " ".join(clean_text(name, field="name", max_length=TOKEN_NAME_MAX_LENGTH, required=True).split())
     key = KEY_PREFIX + secrets.token_urlsafe(32)
     token = ApiToken(
@@ -53,7 +48,7 @@ def create_token(name: str, *, by: User) -> tuple[ApiToken, str]:
 
 def revoke_token(token_id: int, *, by: User) -> bool:
     """Revoke a token; it stops working at once. Returns False when it was already revoked."""
-    _require(by)
+    require(by, Capability.INTEGRATIONS, system=False)
     token = db.session.get(ApiToken, token_id)
     if token is None:
         raise NotFound("That token doesn't exist.")

@@ -16,7 +16,7 @@ from ticketer.errors import NotFound, PermissionDenied, ValidationError
 from ticketer.extensions import db
 from ticketer.models import Ticket, TicketStatus, Topic, User
 from ticketer.models.supervision import AgentStatus, AssignmentStrategy, AutoAssignment, PoolMember
-from ticketer.roles import ASSIGNABLE_ROLES, Capability
+from ticketer.roles import ASSIGNABLE_ROLES, Capability, require
 from ticketer.services import auto_assignment
 from ticketer.services import tickets as ticket_service
 
@@ -59,8 +59,7 @@ def configure(
     by: User | None,
 ) -> AutoAssignment:
     """Set a topic's auto-assignment (supervisors and admins). Turning it on hands out its backlog."""
-    if by is not None and not by.can(Capability.MANAGE_TOPICS):
-        raise PermissionDenied("You can't change auto-assignment.")
+    require(by, Capability.MANAGE_TOPICS)
     if db.session.get(Topic, topic_id) is None:
         raise NotFound("That topic doesn't exist.")
     try:

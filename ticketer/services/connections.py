@@ -10,23 +10,17 @@ from urllib.parse import urlparse
 from sqlalchemy import func, select, update
 
 from ticketer.clock import utcnow
-from ticketer.errors import Conflict, ConnectionFailed, NotFound, PermissionDenied, ValidationError
+from ticketer.errors import Conflict, ConnectionFailed, NotFound, ValidationError
 from ticketer.extensions import db
 from ticketer.integrations import rapidpro
 from ticketer.models import Contact, Message, User
 from ticketer.models.connections import Connection, ConnectionKind, ConnectionSync
-from ticketer.roles import Capability
+from ticketer.roles import Capability, require
 from ticketer.services.validation import clean_text
 
 NAME_MAX_LENGTH = 64
 URL_MAX_LENGTH = 500
 TOKEN_MAX_LENGTH = 255
-
-
-def _require(user: User | None) -> None:
-    """`None` is the system (CLI, scheduler); people need the integrations capability (admins)."""
-    if user is not None and not user.can(Capability.INTEGRATIONS):
-        raise PermissionDenied("Only admins manage connections.")
 
 
 def clean_base_url(value: str | None) -> str:
@@ -61,7 +55,7 @@ def add_rapidpro(
     *, name: str, base_url: str, api_token: str, silence_bot: bool = True, by: User | None = None
 ) -> Connection:
     """Add a RapidPro-compatible workspace. Its messages are pulled from this moment on."""
-    _require(by)
+    require(by, Capability.INTEGRATIONS)
     name = _clean_name(name)
     if find_by_name(name) is not None:
         raise Conflict(f"A connection named {name!r} exists already.", field="name")
@@ -89,7 +83,7 @@ def update_connection(
     by: User | None = None,
 ) -> Connection:
     """Change a connection; an empty `api_token` keeps the stored one (it is never shown to be edited)."""
-    _require(by)
+    require(by, Capability.INTEGRATIONS)
     connection = get_connection(connection_id)
     if name is not None:
         name = _clean_name(name)
@@ -137,7 +131,7 @@ def list_connections() -> list[Connection]:
 
 def remove(connection_id: int, *, by: User | None = None) -> None:
     """Remove a connection. Its contacts and messages stay; they just no longer point at it."""
-    _require(by)
+    require(by, Capability.INTEGRATIONS)
     connection = get_connection(connection_id)
     db.session.execute(update(Contact).where(Contact.connection_id == connection.id).values(connection_id=None))
     db.session.execute(update(Message).where(Message.connection_id == connection.id).values(connection_id=None))
@@ -148,7 +142,7 @@ def remove(connection_id: int, *, by: User | None = None) -> None:
 def check_connection(connection_id: int, *, by: User | None = None) -> str:
     """Test connection: the workspace endpoint, called with the stored token, gives the workspace's
     name; otherwise ConnectionFailed carries the exact error."""
-    _require(by)
+    require(by, Capability.INTEGRATIONS)
     connection = get_connection(connection_id)
     try:
         return rapidpro.workspace_name(connection.base_url, connection.api_token)

@@ -15,11 +15,11 @@ from sqlalchemy import Integer, String, and_, case, exists, insert, literal, lit
 from sqlalchemy.orm import aliased
 
 from ticketer.clock import utcnow
-from ticketer.errors import NotFound, PermissionDenied, ValidationError
+from ticketer.errors import NotFound, ValidationError
 from ticketer.extensions import db
 from ticketer.models import Message, Ticket, Topic, User, UTCDateTime
 from ticketer.models.flows import DeliveryStatus, Flow, FlowEngine, FlowStart, Trigger
-from ticketer.roles import Capability
+from ticketer.roles import Capability, require
 from ticketer.services.ticket_changes import Change, chunks
 from ticketer.services.validation import MESSAGE_MAX_LENGTH, clean_text
 
@@ -28,12 +28,6 @@ URL_MAX_LENGTH = 500
 SECRET_MAX_LENGTH = 255
 MAX_TEMPLATES = 10
 MAX_DELAY_MINUTES = 60 * 24 * 30  # 30 days
-
-
-def _require(user: User | None) -> None:
-    """`None` is the system (CLI, demo seeding); a user needs the integrations capability."""
-    if user is not None and not user.can(Capability.INTEGRATIONS):
-        raise PermissionDenied("Only admins can manage flows and triggers.")
 
 
 # --- flows ----------------------------------------------------------------------------------
@@ -147,7 +141,7 @@ def create_flow(settings: FlowSettings, *, by: User | None) -> Flow:
 
     `sends_replies` makes agent replies go out through this flow's engine (and through no other flow's).
     """
-    _require(by)
+    require(by, Capability.INTEGRATIONS)
     flow = Flow(uuid=None)
     _apply_flow_settings(flow, settings)
     db.session.add(flow)
@@ -159,7 +153,7 @@ def create_flow(settings: FlowSettings, *, by: User | None) -> Flow:
 def update_flow(flow_id: int, settings: FlowSettings, *, by: User | None) -> Flow:
     """Change a flow's name, engine and settings. An empty token or secret keeps the current one, and
     so does an empty uuid unless the engine is RapidPro (where the uuid names the flow on the server)."""
-    _require(by)
+    require(by, Capability.INTEGRATIONS)
     flow = get_flow(flow_id)
     kept = {}
     if settings.engine == flow.engine == FlowEngine.RAPIDPRO and not (settings.api_token or "").strip():
@@ -220,7 +214,7 @@ def create_trigger(
     *, flow_id: int | None, topic_id: int | None = None, delay_minutes: int | None = 0, active: bool = True, by
 ) -> Trigger:
     """ "Start a flow after a ticket is closed": for one topic (it wins over the all-topics trigger) or all."""
-    _require(by)
+    require(by, Capability.INTEGRATIONS)
     trigger = Trigger()
     _apply_trigger_settings(trigger, flow_id=flow_id, topic_id=topic_id, delay_minutes=delay_minutes, active=active)
     db.session.add(trigger)
@@ -232,7 +226,7 @@ def update_trigger(
     trigger_id: int, *, flow_id: int | None, topic_id: int | None, delay_minutes: int | None, active: bool, by
 ) -> Trigger:
     """Change a trigger; starts already recorded keep their flow and time."""
-    _require(by)
+    require(by, Capability.INTEGRATIONS)
     trigger = get_trigger(trigger_id)
     _apply_trigger_settings(trigger, flow_id=flow_id, topic_id=topic_id, delay_minutes=delay_minutes, active=active)
     db.session.flush()
@@ -342,7 +336,7 @@ def cancel_flow_starts(change: Change) -> None:
 
 def retry_start(start_id: int, *, by: User | None) -> FlowStart:
     """Send a failed start again now, with a fresh count of attempts and the same delivery id."""
-    _require(by)
+    require(by, Capability.INTEGRATIONS)
     start = db.session.get(FlowStart, start_id)
     if start is None:
         raise NotFound("That flow start doesn't exist.")
@@ -358,7 +352,7 @@ def retry_start(start_id: int, *, by: User | None) -> FlowStart:
 
 def retry_message(message_id: int, *, by: User | None) -> Message:
     """Send a failed outgoing message again now."""
-    _require(by)
+    require(by, Capability.INTEGRATIONS)
     message = db.session.get(Message, message_id)
     if message is None or message.direction != Message.Direction.OUT:
         raise NotFound("That message doesn't exist.")

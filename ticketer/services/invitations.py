@@ -16,6 +16,7 @@ from ticketer.errors import Conflict, NotFound, ValidationError
 from ticketer.extensions import db
 from ticketer.models import User
 from ticketer.models.people import Invitation, LinkStatus
+from ticketer.roles import Capability, require
 from ticketer.services import users as user_service
 from ticketer.services.links import IssuedLink, check_usable, claim_once, expiry, hash_token, new_token, record_delivery
 
@@ -76,7 +77,7 @@ def invite(email: str, role: str, *, by: User) -> IssuedLink:
 
     Refused (ValidationError on "email") when the email already belongs to a member.
     """
-    user_service.require_admin(by)
+    require(by, Capability.MANAGE_PEOPLE, system=False)
     address = user_service.normalise_email(email)
     role_value = user_service.check_role(role).value
     member = user_service.find_user_by_email(address)
@@ -110,7 +111,7 @@ def invite(email: str, role: str, *, by: User) -> IssuedLink:
 
 def resend_invitation(invitation_id: int, *, by: User) -> IssuedLink:
     """Issue a fresh link (and 7 more days) for a pending or expired invitation; the old link stops working."""
-    user_service.require_admin(by)
+    require(by, Capability.MANAGE_PEOPLE, system=False)
     invitation = _get_invitation(invitation_id)
     if invitation.status in (LinkStatus.USED, LinkStatus.CANCELLED):
         raise Conflict(f"The invitation to {invitation.email} was already {invitation.status.value}.")
@@ -121,7 +122,7 @@ def resend_invitation(invitation_id: int, *, by: User) -> IssuedLink:
 
 def cancel_invitation(invitation_id: int, *, by: User) -> bool:
     """Cancel a pending invitation: its link stops working. Returns whether it changed."""
-    user_service.require_admin(by)
+    require(by, Capability.MANAGE_PEOPLE, system=False)
     invitation = _get_invitation(invitation_id)
     if invitation.accepted_on is not None or invitation.cancelled_on is not None:
         return False

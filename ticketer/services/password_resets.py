@@ -11,6 +11,7 @@ from ticketer.errors import LinkUnusable, ValidationError
 from ticketer.extensions import db
 from ticketer.models import User, new_session_token
 from ticketer.models.people import PasswordReset
+from ticketer.roles import Capability, require
 from ticketer.services import users as user_service
 from ticketer.services.links import IssuedLink, check_usable, claim_once, expiry, hash_token, new_token, record_delivery
 
@@ -19,7 +20,7 @@ PASSWORD_RESET_PATH = "/password-reset/"
 
 def send_password_reset(user_id: int, *, by: User) -> IssuedLink:
     """Make a single-use link for someone to set a new password; earlier unused links stop working."""
-    user_service.require_admin(by)
+    require(by, Capability.MANAGE_PEOPLE, system=False)
     user = user_service.get_user(user_id)
     if not user.active:
         raise ValidationError(f"{user.display_name} is deactivated: reactivate them first.", field="user")

@@ -18,20 +18,15 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from ticketer import mail
 from ticketer.clock import utcnow
-from ticketer.errors import NotFound, PermissionDenied, ValidationError
+from ticketer.errors import NotFound, ValidationError
 from ticketer.extensions import db
 from ticketer.models import Ticket, TicketStatus, Topic, User, UTCDateTime
 from ticketer.models.supervision import BusinessHours, SLABreach, SLATarget, TicketDeadline
-from ticketer.roles import Capability, Role
+from ticketer.roles import Capability, Role, require
 from ticketer.services.ticket_changes import Change, chunks
 
 MINUTES_MAX = 60 * 24 * 365
 Kind = SLABreach.Kind
-
-
-def _require(user: User | None) -> None:
-    if user is not None and not user.can(Capability.MANAGE_TOPICS):
-        raise PermissionDenied("You can't change SLA targets.")
 
 
 # --- business hours -------------------------------------------------------------------------
@@ -50,7 +45,7 @@ def set_business_hours(
     *, days: Sequence[int], start_minute: int, end_minute: int, time_zone: str, by: User | None
 ) -> BusinessHours:
     """Set the workspace's business days (ISO weekdays 1-7), daily hours and time zone."""
-    _require(by)
+    require(by, Capability.MANAGE_TOPICS)
     day_set = sorted({int(d) for d in days})
     if not day_set or any(d < 1 or d > 7 for d in day_set):
         raise ValidationError("Pick at least one business day.", field="days")
@@ -123,7 +118,7 @@ def configure_target(
     by: User | None,
 ) -> SLATarget:
     """Set a topic's SLA target (empty minutes: no target); open tickets' deadlines follow."""
-    _require(by)
+    require(by, Capability.MANAGE_TOPICS)
     if db.session.get(Topic, topic_id) is None:
         raise NotFound("That topic doesn't exist.")
     target = get_target(topic_id)

@@ -17,10 +17,10 @@ from sqlalchemy.orm import aliased
 
 from ticketer import database, expressions
 from ticketer.clock import utcnow
-from ticketer.errors import Conflict, NotFound, PermissionDenied, ValidationError
+from ticketer.errors import Conflict, NotFound, ValidationError
 from ticketer.extensions import db
 from ticketer.models import Contact, Message, Ticket, TicketEvent, TicketStatus, Topic, User, new_uuid
-from ticketer.roles import Capability
+from ticketer.roles import Capability, require
 from ticketer.services import contacts as contact_service
 from ticketer.services import effects, ticket_changes
 from ticketer.services import topics as topic_service
@@ -49,14 +49,6 @@ class BulkResult:
         if self.skipped:
             text += f"; {self.skipped:,} skipped (already in that state)"
         return text + "."
-
-
-def _require(user: User | None, capability: Capability) -> None:
-    """`None` is the system (a flow, the scheduler); a user needs the capability."""
-    if user is None:
-        return
-    if not user.can(capability):
-        raise PermissionDenied("You don't have permission to do that.")
 
 
 def _user_id(user: User | None) -> int | None:
@@ -165,7 +157,7 @@ def open_ticket_for(
 
     A handful of prebuilt statements: what lets a flow open hundreds of tickets a second.
     """
-    _require(opened_by, Capability.WORK_TICKETS)
+    require(opened_by, Capability.WORK_TICKETS)
     template = clean_text(body, field="body", max_length=BODY_MAX_LENGTH)
     topic_id, topic_name = topic_service.topic_id_and_name(topic_name)
     results = expressions.normalise_results(results)
@@ -353,7 +345,7 @@ def assign(ticket_id: int, assignee_id: int | None, *, by: User | None, note: st
 
     Assigning to the current assignee with a note adds the note; without one it changes nothing.
     """
-    _require(by, Capability.WORK_TICKETS)
+    require(by, Capability.WORK_TICKETS)
     ticket = get_ticket(ticket_id)
     note = _clean_note(note)
     check_assignee(assignee_id)
@@ -369,7 +361,7 @@ def assign(ticket_id: int, assignee_id: int | None, *, by: User | None, note: st
 
 def add_note(ticket_id: int, note: str, *, by: User | None) -> TicketEvent:
     """Add an internal note (at most 10,000 characters) to a ticket's timeline."""
-    _require(by, Capability.WORK_TICKETS)
+    require(by, Capability.WORK_TICKETS)
     ticket = get_ticket(ticket_id)
     text = _clean_note(note, required=True)
     now = utcnow()
@@ -382,7 +374,7 @@ def add_note(ticket_id: int, note: str, *, by: User | None) -> TicketEvent:
 
 def change_topic(ticket_id: int, topic_id: int, *, by: User | None) -> bool:
     """Move a ticket to another topic. Returns whether it changed."""
-    _require(by, Capability.WORK_TICKETS)
+    require(by, Capability.WORK_TICKETS)
     get_ticket(ticket_id)
     return bool(_change_topic([ticket_id], topic_id, by))
 
@@ -392,7 +384,7 @@ def close(ticket_id: int, *, by: User | None) -> bool:
 
     What a close sets off (effects.ON_CLOSED): see `_close` above; step by step in docs/architecture.md.
     """
-    _require(by, Capability.WORK_TICKETS)
+    require(by, Capability.WORK_TICKETS)
     get_ticket(ticket_id)
     return bool(_close([ticket_id], by))
 
@@ -402,7 +394,7 @@ def reopen(ticket_id: int, *, by: User | None) -> bool:
 
     Refused (Conflict) when the contact has another open ticket.
     """
-    _require(by, Capability.WORK_TICKETS)
+    require(by, Capability.WORK_TICKETS)
     ticket = get_ticket(ticket_id)
     if ticket.is_open:
         return False
@@ -413,7 +405,7 @@ def reopen(ticket_id: int, *, by: User | None) -> bool:
 
 def reply(ticket_id: int, text: str, *, by: User | None) -> Message:
     """Queue a reply to the contact on an open ticket; the dispatcher sends it."""
-    _require(by, Capability.WORK_TICKETS)
+    require(by, Capability.WORK_TICKETS)
     ticket = get_ticket(ticket_id)
     body = clean_text(text, field="text", max_length=MESSAGE_MAX_LENGTH, required=True)
     if not ticket.is_open:
@@ -467,26 +459,26 @@ def assign_tickets(
     ticket_ids: Sequence[int], assignee_id: int | None, *, by: User | None, note: str | None = None
 ) -> BulkResult:
     """Assign many open tickets (None unassigns) with one note, set-based."""
-    _require(by, Capability.BULK_ACTIONS)
+    require(by, Capability.BULK_ACTIONS)
     check_assignee(assignee_id)
     return _result(ticket_ids, _assign(ticket_ids, assignee_id, by, _clean_note(note)))
 
 
 def close_tickets(ticket_ids: Sequence[int], *, by: User | None) -> BulkResult:
     """Close many tickets, set-based; closed ones are skipped."""
-    _require(by, Capability.BULK_ACTIONS)
+    require(by, Capability.BULK_ACTIONS)
     return _result(ticket_ids, _close(ticket_ids, by))
 
 
 def reopen_tickets(ticket_ids: Sequence[int], *, by: User | None) -> BulkResult:
     """Reopen many tickets, set-based; open ones, and those whose contact has an open ticket, are skipped."""
-    _require(by, Capability.BULK_ACTIONS)
+    require(by, Capability.BULK_ACTIONS)
     return _result(ticket_ids, _reopen(ticket_ids, by))
 
 
 def change_topic_tickets(ticket_ids: Sequence[int], topic_id: int, *, by: User | None) -> BulkResult:
     """Move many tickets to a topic, set-based."""
-    _require(by, Capability.BULK_ACTIONS)
+    require(by, Capability.BULK_ACTIONS)
     return _result(ticket_ids, _change_topic(ticket_ids, topic_id, by))
 
 
@@ -507,7 +499,7 @@ ACTIONS = ("assign", "add_note", "change_topic", "close", "reopen")
 
 def add_notes(ticket_ids: Sequence[int], note: str, *, by: User | None) -> BulkResult:
     """Add one note to many tickets, set-based (one UPDATE and one INSERT of events per chunk)."""
-    _require(by, Capability.BULK_ACTIONS)
+    require(by, Capability.BULK_ACTIONS)
     text = _clean_note(note, required=True)
     noted = ticket_changes.apply_change(
         ticket_ids,
@@ -543,8 +535,8 @@ def apply_action(
         raise ValidationError(f"Pick one of: {', '.join(ACTIONS)}.", field="action")
     if not ids:
         raise ValidationError("Select some tickets first.", field="tickets")
-    if len(ids) > 1 and by is not None and not by.can(Capability.BULK_ACTIONS):
-        raise PermissionDenied("Acting on several tickets at once needs a supervisor or admin.")
+    if len(ids) > 1:
+        require(by, Capability.BULK_ACTIONS)
     if action == "add_note" and not (note or "").strip():
         raise ValidationError("Write the note.", field="note")
     if action == "change_topic" and topic_id is None:

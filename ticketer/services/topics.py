@@ -3,10 +3,10 @@
 from sqlalchemy import bindparam, func, literal, select
 from sqlalchemy.exc import IntegrityError
 
-from ticketer.errors import NotFound, PermissionDenied, ValidationError
+from ticketer.errors import NotFound, ValidationError
 from ticketer.extensions import db
 from ticketer.models import Topic, User
-from ticketer.roles import Capability
+from ticketer.roles import Capability, require
 from ticketer.services.validation import clean_text
 
 TOPIC_NAME_MAX_LENGTH = 64
@@ -58,14 +58,9 @@ def check_topic_name(name: str | None, *, topic_id: int | None = None) -> str:
     return cleaned
 
 
-def _require(user: User | None) -> None:
-    if user is not None and not user.can(Capability.MANAGE_TOPICS):
-        raise PermissionDenied("You can't manage topics.")
-
-
 def create_topic(name: str, *, by: User | None) -> Topic:
     """Create a topic; the name must be unique ignoring case."""
-    _require(by)
+    require(by, Capability.MANAGE_TOPICS)
     topic = Topic(name=check_topic_name(name))
     db.session.add(topic)
     db.session.flush()
@@ -74,7 +69,7 @@ def create_topic(name: str, *, by: User | None) -> Topic:
 
 def rename_topic(topic_id: int, name: str, *, by: User | None) -> Topic:
     """Rename a topic; the new name must be unique ignoring case."""
-    _require(by)
+    require(by, Capability.MANAGE_TOPICS)
     topic = db.session.get(Topic, topic_id)
     if topic is None:
         raise NotFound("That topic doesn't exist.")

@@ -13,11 +13,11 @@ from sqlalchemy import delete, func, select, update
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from ticketer.clock import utcnow
-from ticketer.errors import Conflict, NotFound, PermissionDenied, TooManyAttempts, ValidationError
+from ticketer.errors import Conflict, NotFound, TooManyAttempts, ValidationError
 from ticketer.extensions import db
 from ticketer.models import User, new_session_token
 from ticketer.models.people import PasswordReset, SignIn, SignInFailure
-from ticketer.roles import Capability, Role
+from ticketer.roles import Capability, Role, require
 from ticketer.services import api_tokens
 from ticketer.services import tickets as ticket_service
 
@@ -217,11 +217,6 @@ def end_other_sign_ins(user: User) -> None:
     db.session.execute(statement)
 
 
-def require_admin(by: User) -> None:
-    if by is None or not by.can(Capability.MANAGE_PEOPLE):
-        raise PermissionDenied("Only admins can manage people.")
-
-
 def get_user(user_id: int) -> User:
     user = db.session.get(User, user_id)
     if user is None:
@@ -252,7 +247,7 @@ def _keep_an_admin(user: User) -> None:
 
 def change_role(user_id: int, role: str, *, by: User) -> bool:
     """Give someone another role. The last active admin can't be demoted. Returns whether it changed."""
-    require_admin(by)
+    require(by, Capability.MANAGE_PEOPLE, system=False)
     new_role = check_role(role).value
     user = get_user(user_id)
     if user.role == new_role:
@@ -272,7 +267,7 @@ def deactivate(user_id: int, *, by: User) -> int:
     and their open tickets are unassigned (an event on each). The last active admin can't be deactivated.
     Returns the number of tickets unassigned.
     """
-    require_admin(by)
+    require(by, Capability.MANAGE_PEOPLE, system=False)
     user = get_user(user_id)
     if user.id == by.id:
         raise ValidationError("You can't deactivate yourself; ask another admin.", field="user")
@@ -300,7 +295,7 @@ def deactivate(user_id: int, *, by: User) -> int:
 
 def reactivate(user_id: int, *, by: User) -> bool:
     """Let a deactivated person sign in again (with their old password). Returns whether it changed."""
-    require_admin(by)
+    require(by, Capability.MANAGE_PEOPLE, system=False)
     user = get_user(user_id)
     if user.active:
         return False
