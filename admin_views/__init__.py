@@ -9,13 +9,14 @@ from admin_views.connections import ConnectionsView
 from admin_views.dashboard import DashboardView
 from admin_views.flows import register_flow_views
 from admin_views.home import HomeView
-from admin_views.people import PeopleView
+from admin_views.people import InvitationsView, PeopleView
 from admin_views.supervision import AvailabilityView, SupervisionView
 from admin_views.tickets import TicketsView, time_tag
 from admin_views.topics import TopicsView
 from ticketer.extensions import db
-from ticketer.models import Topic
+from ticketer.models import Topic, User
 from ticketer.models.connections import Connection
+from ticketer.models.people import Invitation
 from ticketer.security_headers import csp_nonce
 
 
@@ -31,7 +32,12 @@ def init_admin(app: Flask) -> Admin:
     admin.add_view(DashboardView(name="Dashboard", endpoint="dashboard", url="/admin/dashboard"))
     admin.add_view(TicketsView(name="Tickets", endpoint="tickets", url="/admin/tickets"))
     admin.add_view(TopicsView(Topic, db, name="Topics", endpoint="topics", url="/admin/topics"))
-    admin.add_view(PeopleView(name="Logins", endpoint="people", url="/admin/people"))
+    admin.add_view(PeopleView(User, db, name="People", endpoint="people", url="/admin/people", category="Logins"))
+    admin.add_view(
+        InvitationsView(
+            Invitation, db, name="Invitations", endpoint="invitations", url="/admin/invitations", category="Logins"
+        )
+    )
     admin.add_view(SupervisionView(name="Supervision", endpoint="supervision", url="/admin/supervision"))
     admin.add_view(AvailabilityView(name="Availability", endpoint="availability", url="/admin/availability"))
     admin.add_view(ApiTokensView(name="API tokens", endpoint="api_tokens", url="/admin/api-tokens", category="API"))

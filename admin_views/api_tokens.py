@@ -37,7 +37,6 @@ class ApiTokensView(SecuredView):
             self.render(
                 "admin/api/tokens.html",
                 form=form,
-                revoke_form=RevokeForm(),
                 tokens=token_service.list_tokens(),
                 new_key=new_key,
                 api_url=request.host_url.rstrip("/") + "/api/v1",

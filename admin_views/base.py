@@ -6,6 +6,7 @@ import re
 from flask import abort, flash, get_template_attribute, redirect, request, url_for
 from flask_admin import AdminIndexView, BaseView
 from flask_admin.contrib.sqla import ModelView
+from flask_admin.model.template import BaseListRowAction
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from sqlalchemy.exc import SQLAlchemyError
@@ -32,10 +33,12 @@ def local_path(target: str | None) -> str | None:
     return target
 
 
-def show_error(error: TicketerError, form=None) -> None:
-    """A domain error by its field(s) when `form` has them, else as a flash at the top of the page."""
+def show_error(error: TicketerError, form=None, aliases: dict[str, str] | None = None) -> None:
+    """A domain error by its field(s) when `form` has them (`aliases` maps a service's field name to the
+    form's), else as a flash at the top of the page."""
     shown = False
     for name, message in error.fields.items():
+        name = (aliases or {}).get(name, name)
         field = getattr(form, name, None) if form is not None else None
         if field is not None and hasattr(field, "errors"):
             field.errors = [*field.errors, message]
@@ -65,6 +68,22 @@ def post_button(url: str, label: str, fields: dict | None = None, **options) -> 
     """The `post_button` macro of templates/admin/_post_button.html, for buttons built in Python
     (list row actions)."""
     return get_template_attribute("admin/_post_button.html", "post_button")(url, label, fields or {}, **options)
+
+
+class PostRowAction(BaseListRowAction):
+    """A row's button that posts one of the view's @actions for that row alone (CSRF included), shown
+    only where `show(row)` says the action applies."""
+
+    def __init__(self, action: str, label: str, show=None, class_: str = "btn btn-sm btn-outline-primary"):
+        super().__init__(title=label)
+        self.action, self.show, self.class_ = action, show, class_
+
+    def render(self, context, row_id, row):
+        if self.show is not None and not self.show(row):
+            return ""
+        view = context.resolve("admin_view")
+        fields = {"action": self.action, "rowid": row_id, "url": context.resolve("return_url")}
+        return post_button(view.get_url(".action_view"), self.title, fields, class_=f"{self.class_} {self.action}")
 
 
 def user_can(capability: Capability | None) -> bool:
@@ -178,6 +197,7 @@ class ServiceModelView(SecuredModelView):
 
     simple_list_pager = True
     list_template = "admin/service_list.html"
+    error_fields: dict[str, str] = {}  # a service's field name -> the form's, where they differ
     can_export = False
     can_view_details = False
 
@@ -194,7 +214,7 @@ class ServiceModelView(SecuredModelView):
         """A domain error: roll back and show it (by its field when `form` has one); others as Flask-Admin."""
         if isinstance(exc, TicketerError):
             db.session.rollback()
-            show_error(exc, form)
+            show_error(exc, form, self.error_fields)
             return True
         return super().handle_view_exception(exc)
 

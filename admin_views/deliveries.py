@@ -8,11 +8,10 @@ rows), so the lists never count and never OFFSET: newest first, paged by keyset 
 from flask import flash, request, url_for
 from flask_admin.actions import action
 from flask_admin.contrib.sqla.filters import FilterEqual
-from flask_admin.model.template import BaseListRowAction
 from flask_login import current_user
 from markupsafe import Markup
 
-from admin_views.base import ServiceModelView, post_button
+from admin_views.base import PostRowAction, ServiceModelView
 from ticketer.extensions import db
 from ticketer.models import Message
 from ticketer.models.flows import DeliveryStatus, FlowStart
@@ -21,21 +20,6 @@ from ticketer.services import flows as flow_service
 
 MAX_ID = 2**63 - 1
 BADGES = {"sent": "success", "failed": "danger", "pending": "warning", "queued": "warning", "sending": "info"}
-
-
-class RetryRowAction(BaseListRowAction):
-    """A failed row's Retry button: the view's `retry` action for that row, posted with CSRF."""
-
-    def render(self, context, row_id, row):
-        if row.status != "failed":
-            return ""
-        view = context.resolve("admin_view")
-        return post_button(
-            view.get_url(".action_view"),
-            "Retry",
-            {"action": "retry", "rowid": row_id, "url": context.resolve("return_url")},
-            class_="btn btn-outline-primary btn-sm retry",
-        )
 
 
 def _when(view, context, row, name):
@@ -68,7 +52,7 @@ class DeliveriesView(ServiceModelView):
     column_default_sort = ("id", True)
     can_set_page_size = False
     named_filter_urls = True
-    column_extra_row_actions = [RetryRowAction()]
+    column_extra_row_actions = [PostRowAction("retry", "Retry", show=lambda row: row.status == "failed")]
     statuses: list[str] = []
     row_kind = ""
 

@@ -57,13 +57,15 @@ class Rule:
 C = Capability
 
 
-def model_view_rules(endpoint: str, who: Capability, *, writes: bool = True) -> dict[str, Rule]:
+def model_view_rules(
+    endpoint: str, who: Capability, *, writes: bool = True, creates: bool = True, edits: bool = True
+) -> dict[str, Rule]:
     """The endpoints of a Flask-Admin model view on ServiceModelView: details and export are off (they
     redirect to the list), and so are create and edit where the view is read-only."""
     return {
         f"{endpoint}.index_view": Rule(who),
-        f"{endpoint}.create_view": Rule(who, OK if writes else REDIRECT),
-        f"{endpoint}.edit_view": Rule(who, OK if writes else REDIRECT),
+        f"{endpoint}.create_view": Rule(who, OK if writes and creates else REDIRECT),
+        f"{endpoint}.edit_view": Rule(who, OK if writes and edits else REDIRECT),
         f"{endpoint}.details_view": Rule(who, REDIRECT),
         f"{endpoint}.delete_view": Rule(who, SUBMIT),
         f"{endpoint}.action_view": Rule(who, SUBMIT),
@@ -81,6 +83,8 @@ MODEL_VIEW_IDS = {
     "flow_deliveries": "start_id",
     "flow_messages": "message_id",
     "connections": "connection_id",
+    "people": "user_id",
+    "invitations": "invitation_id",
 }
 
 RULES: dict[str, Rule] = {
@@ -113,15 +117,9 @@ RULES: dict[str, Rule] = {
     "dashboard.agent": Rule(C.DASHBOARD),
     "dashboard.medians": Rule(C.DASHBOARD),
     "dashboard.export": Rule(C.DASHBOARD),
-    # people (Manage logins)
-    "people.index": Rule(C.MANAGE_PEOPLE),
-    "people.invite": Rule(C.MANAGE_PEOPLE, SUBMIT),
-    "people.resend": Rule(C.MANAGE_PEOPLE, SUBMIT),
-    "people.cancel": Rule(C.MANAGE_PEOPLE, SUBMIT),
-    "people.change_role": Rule(C.MANAGE_PEOPLE, SUBMIT),
-    "people.deactivate": Rule(C.MANAGE_PEOPLE, SUBMIT),
-    "people.reactivate": Rule(C.MANAGE_PEOPLE, SUBMIT),
-    "people.password_reset": Rule(C.MANAGE_PEOPLE, SUBMIT),
+    # people and invitations (model views: people join through invitations, which are not edited)
+    **model_view_rules("people", C.MANAGE_PEOPLE, creates=False),
+    **model_view_rules("invitations", C.MANAGE_PEOPLE, edits=False),
     # integrations: API tokens and the API reference
     # workspace connections (a model view)
     **model_view_rules("connections", C.INTEGRATIONS),

@@ -140,7 +140,7 @@ def test_deliveries_list_filters_by_status_and_retries(client, login_as, db):
     assert everything.count('class="badge badge-') >= 6 and "HTTP 502" in everything
     failed_url = re.search(r'href="([^"]+)" data-status="failed"', everything).group(1).replace("&amp;", "&")
     failed = client.get(failed_url).get_data(as_text=True)
-    assert failed.count("start-status") == 1 and 'class="btn btn-outline-primary btn-sm retry"' in failed
+    assert failed.count("start-status") == 1 and 'class="btn btn-sm btn-outline-primary retry"' in failed
     pending_url = re.search(r'href="([^"]+)" data-status="pending"', everything).group(1).replace("&amp;", "&")
     pending = client.get(pending_url).get_data(as_text=True)
     assert pending.count("start-status") == 5 and "HTTP 502" not in pending and "btn-sm retry" not in pending
