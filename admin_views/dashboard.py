@@ -7,26 +7,13 @@ from flask_admin import expose
 from flask_login import current_user
 
 from admin_views.base import SecuredView
-from ticketer import reports
+from ticketer import durations, reports
 from ticketer.extensions import db
 from ticketer.models import User
 from ticketer.roles import ASSIGNABLE_ROLES, Capability
 from ticketer.ticket_lists import TicketFilter
 
-
-def duration(seconds: float | None) -> str:
-    """42s, 5m, 3h 20m, 2d 4h: a median time for people."""
-    if seconds is None:
-        return "—"
-    seconds = round(seconds)
-    if seconds < 60:
-        return f"{seconds}s"
-    minutes, hours, days = seconds // 60, seconds // 3600, seconds // 86400
-    if seconds < 3600:
-        return f"{minutes}m"
-    if seconds < 86400:
-        return f"{hours}h {minutes % 60}m" if minutes % 60 else f"{hours}h"
-    return f"{days}d {hours % 24}h" if hours % 24 else f"{days}d"
+duration = durations.span  # the templates' name for it
 
 
 # --- SVG chart geometry (the templates draw it; no script needed) -----------------------------

@@ -16,7 +16,7 @@ from flask import current_app, has_app_context
 from sqlalchemy import and_, bindparam, delete, exists, func, insert, literal, select, union, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from ticketer import mail
+from ticketer import durations, mail
 from ticketer.clock import utcnow
 from ticketer.errors import NotFound, ValidationError
 from ticketer.extensions import db
@@ -283,16 +283,9 @@ class Clock:
 
     @property
     def label(self) -> str:
-        seconds = abs((self.due_on - self.now).total_seconds())
-        minutes = int(seconds // 60)
-        if minutes >= 24 * 60:
-            span = f"{minutes // (24 * 60)}d {minutes % (24 * 60) // 60}h"
-        elif minutes >= 60:
-            span = f"{minutes // 60}h {minutes % 60}m"
-        else:
-            span = f"{minutes}m"
+        left = durations.span((self.due_on - self.now).total_seconds())
         what = "reply" if self.kind == Kind.FIRST_REPLY else "resolve"
-        return f"Overdue {span}" if self.overdue else f"{span} left to {what}"
+        return f"Overdue {left}" if self.overdue else f"{left} left to {what}"
 
 
 def clocks_for(tickets: Sequence[Ticket], now: datetime | None = None) -> dict[int, Clock]:
