@@ -19,6 +19,7 @@ from ticketer.extensions import db
 from ticketer.models import Contact, Message, Ticket, TicketEvent, Topic
 from ticketer.models.supervision import AgentStatus
 from ticketer.roles import Capability, home_folder
+from ticketer.services import conversation
 from ticketer.services import sla as sla_service
 from ticketer.services import tickets as ticket_service
 from ticketer.services.validation import MESSAGE_MAX_LENGTH, NOTE_MAX_LENGTH
@@ -317,6 +318,8 @@ class TicketsView(SecuredView):
                 ticket=ticket,
                 contact=ticket.contact,
                 timeline=self._timeline(ticket),
+                # The contact's messages that joined no ticket (sent while none was open).
+                outside_tickets=conversation.contact_history(ticket.contact_id, limit=20),
                 can_work=user_can(Capability.WORK_TICKETS),
                 back_url=local_path(request.args.get("back")) or url_for(".index"),
                 **self._forms(ticket, **bound),

@@ -163,6 +163,14 @@ class TicketOpenSchema(ma.Schema):
         metadata={"description": "Contact fields to set (merged into contact.fields)"},
     )
     flow = mf.Nested(FlowInSchema, allow_none=True)
+    connection = _text(
+        64,
+        allow_none=True,
+        metadata={
+            "description": "Name or uuid of the workspace connection the contact talks through "
+            "(default: the only connection)"
+        },
+    )
 
 
 class TicketSchema(ma.Schema):

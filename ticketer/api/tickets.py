@@ -23,6 +23,7 @@ from ticketer.errors import NotFound, ValidationError
 from ticketer.extensions import db
 from ticketer.models import Contact, Ticket, Topic
 from ticketer.roles import Capability
+from ticketer.services import connections as connection_service
 from ticketer.services import contacts as contact_service
 from ticketer.services import tickets as ticket_service
 from ticketer.services import topics as topic_service
@@ -100,6 +101,8 @@ def open_ticket(data):
             )
         except ValidationError as error:
             raise _with_field_prefix(error, "contact") from None
+        if data.get("connection"):  # the workspace this contact's messages come from and go to
+            connection_service.attach_contact(contact.id, data["connection"])
         flow = data.get("flow") or {}
         ticket_id, created = ticket_service.open_ticket_for(
             contact,

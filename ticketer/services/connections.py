@@ -160,6 +160,9 @@ def connection_of(contact: Contact) -> Connection | None:
 
 def attach_contact(contact_id: int, reference: str) -> Connection:
     """Remember that a contact came from the connection named (or with the uuid) `reference`."""
-    connection = find(reference)
+    try:
+        connection = find(reference)
+    except NotFound as error:
+        raise ValidationError(error.message, field="connection") from None
     db.session.execute(update(Contact).where(Contact.id == contact_id).values(connection_id=connection.id))
     return connection
