@@ -13,14 +13,13 @@ from wtforms import HiddenField, RadioField, SelectField, StringField, TextAreaF
 from wtforms.validators import DataRequired, Length, Optional
 
 from admin_views.base import SecuredView, local_path, user_can
-from ticketer import ticket_lists
+from ticketer import ticket_deadlines, ticket_lists
 from ticketer.errors import TicketerError
 from ticketer.extensions import db
 from ticketer.models import Contact, Message, Ticket, TicketEvent, Topic
 from ticketer.models.supervision import AgentStatus
 from ticketer.roles import Capability, home_folder
 from ticketer.services import conversation
-from ticketer.services import sla as sla_service
 from ticketer.services import tickets as ticket_service
 from ticketer.services.validation import MESSAGE_MAX_LENGTH, NOTE_MAX_LENGTH
 
@@ -103,7 +102,7 @@ class TicketsView(SecuredView):
     def _summary(self, ticket_filter: ticket_lists.TicketFilter, can_bulk: bool) -> dict:
         """Folder counts, the Overdue count, my "available" toggle and (for bulk actions) the matching
         count: one query."""
-        columns = [*ticket_lists.FOLDER_COUNT_COLUMNS, sla_service.overdue_count_query().label("overdue")]
+        columns = [*ticket_lists.FOLDER_COUNT_COLUMNS, ticket_deadlines.overdue_count_query().label("overdue")]
         if current_user.can_take_tickets:
             available = select(AgentStatus.available).where(AgentStatus.user_id == current_user.id)
             columns.append(available.scalar_subquery().label("available"))
@@ -150,7 +149,7 @@ class TicketsView(SecuredView):
             counts=summary["counts"],
             topics=ticket_lists.topic_choices(),
             agents=ticket_lists.assignee_choices(),
-            clocks=sla_service.clocks_for(page.tickets),
+            clocks=ticket_deadlines.clocks_for(page.tickets),
             summary=summary,
             can_bulk=can_bulk,
             can_export=user_can(Capability.DASHBOARD),
@@ -161,7 +160,7 @@ class TicketsView(SecuredView):
     @expose("/counts.json")
     def counts(self):
         """The folder badges' figures, refreshed by the page every 20 s: one query."""
-        columns = [*ticket_lists.FOLDER_COUNT_COLUMNS, sla_service.overdue_count_query().label("overdue")]
+        columns = [*ticket_lists.FOLDER_COUNT_COLUMNS, ticket_deadlines.overdue_count_query().label("overdue")]
         row = ticket_lists.run_select(select(*columns), ticket_lists.folder_count_params(current_user)).one()
         counts = ticket_lists.folder_counts_of(row)
         counts["overdue"] = {"open": int(row.overdue or 0)}

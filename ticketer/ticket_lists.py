@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from sqlalchemy import Integer, and_, bindparam, case, exists, func, literal, or_, select, union
 from sqlalchemy.orm import aliased
 
+from ticketer import ticket_deadlines
 from ticketer.extensions import db
 from ticketer.models import MAX_ID, Contact, ContactURN, Ticket, TicketStatus, Topic, User
 from ticketer.models.folder_counts import NOBODY, TicketFolderCount
@@ -192,9 +193,7 @@ def filter_conditions(ticket_filter: TicketFilter, user: User, *, with_folder: b
             ticket_filter.search_mode = _search_mode(ticket_filter.query)
         conditions.append(_search_condition(ticket_filter.query, ticket_filter.search_mode))
     if ticket_filter.overdue:
-        from ticketer.services import sla
-
-        conditions.append(sla.overdue_condition())
+        conditions.append(ticket_deadlines.overdue_condition())
     return conditions
 
 

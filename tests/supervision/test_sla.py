@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import func, select
 
 from tests.factories import make_contact, make_ticket
-from ticketer import jobs
+from ticketer import jobs, ticket_deadlines
 from ticketer.clock import frozen
 from ticketer.errors import PermissionDenied, ValidationError
 from ticketer.models import Ticket, User
@@ -35,7 +35,7 @@ def deadline(db, ticket_id):
 
 
 def overdue_ids(db, now):
-    return set(db.session.execute(select(Ticket.id).where(sla.overdue_condition(now))).scalars())
+    return set(db.session.execute(select(Ticket.id).where(ticket_deadlines.overdue_condition(now))).scalars())
 
 
 def test_deadlines_follow_the_topic_target(db):
@@ -103,10 +103,14 @@ def test_overdue_condition_first_reply_and_resolution(db, make_user):
     assert overdue_ids(db, MONDAY_9 + timedelta(minutes=31)) == {waiting.id}
     assert overdue_ids(db, MONDAY_9 + timedelta(minutes=121)) == {waiting.id, replied.id}
     assert deadline(db, closed.id) is None  # only open tickets keep deadlines
-    clocks = sla.clocks_for([db.session.get(Ticket, waiting.id), db.session.get(Ticket, replied.id)], MONDAY_9)
+    clocks = ticket_deadlines.clocks_for(
+        [db.session.get(Ticket, waiting.id), db.session.get(Ticket, replied.id)], MONDAY_9
+    )
     assert clocks[waiting.id].label == "30m left to reply"
     assert clocks[replied.id].label == "2h left to resolve"
-    late = sla.clocks_for([db.session.get(Ticket, waiting.id)], MONDAY_9 + timedelta(minutes=95))[waiting.id]
+    late = ticket_deadlines.clocks_for([db.session.get(Ticket, waiting.id)], MONDAY_9 + timedelta(minutes=95))[
+        waiting.id
+    ]
     assert late.overdue and late.label == "Overdue 1h 5m"
 
 

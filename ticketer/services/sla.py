@@ -2,8 +2,8 @@
 
 Each open ticket in a topic with a target gets a TicketDeadline row (computed when it opens, is
 reopened or changes topic, and when the target changes), optionally counting only the
-workspace's business hours. Lists read the deadlines in one query; the Overdue folder is a SQL
-condition; `mark_breaches` records each missed deadline once (unique per ticket and kind), and
+workspace's business hours. The ticket lists read them through ticketer/ticket_deadlines.py;
+`mark_breaches` records each missed deadline once (unique per ticket and kind), and
 the notification of a breach is claimed before it is sent, so it is never sent twice.
 """
 
@@ -13,10 +13,10 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from flask import current_app, has_app_context
-from sqlalchemy import and_, bindparam, delete, exists, func, insert, literal, select, union, update
+from sqlalchemy import bindparam, delete, exists, insert, literal, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from ticketer import durations, mail
+from ticketer import mail
 from ticketer.clock import utcnow
 from ticketer.errors import NotFound, ValidationError
 from ticketer.extensions import db
@@ -230,86 +230,6 @@ def clear_deadlines(change: Change) -> None:
     """Effect of a close: only open tickets have deadlines, so the table stays as small as the backlog."""
     for chunk in chunks(change.ticket_ids):
         db.session.execute(delete(TicketDeadline).where(TicketDeadline.ticket_id.in_(chunk)))
-
-
-# --- reading: lists, folders ----------------------------------------------------------------
-
-
-def overdue_condition(now: datetime | None = None):
-    """SQL: the ticket is open and its first reply or its resolution is past due.
-
-    Written as `id IN (...)` over the deadline indexes, so counting and listing overdue tickets
-    reads only the overdue ones, not every open ticket.
-    """
-    now = now or utcnow()
-    late = union(
-        select(TicketDeadline.ticket_id).where(TicketDeadline.resolution_due_on < now),
-        select(TicketDeadline.ticket_id)
-        .join(Ticket, Ticket.id == TicketDeadline.ticket_id)
-        .where(TicketDeadline.first_reply_due_on < now, Ticket.first_reply_on.is_(None)),
-    )
-    return and_(Ticket.status == TicketStatus.OPEN, Ticket.id.in_(late))
-
-
-def overdue_count_query(now: datetime | None = None):
-    """A scalar subquery: how many tickets are overdue now.
-
-    Read from the deadlines' indexes (past-due rows only), so it costs the number of overdue
-    tickets, not the number of open ones (a desk with 100,000 open tickets counts in ~1 ms).
-    """
-    now = now or utcnow()
-    is_open = [Ticket.id == TicketDeadline.ticket_id, Ticket.status == TicketStatus.OPEN]
-    # EXISTS keeps the deadlines the driving table (SQLite would otherwise start from the open tickets).
-    late_reply = select(TicketDeadline.ticket_id).where(
-        TicketDeadline.first_reply_due_on < now, exists().where(*is_open, Ticket.first_reply_on.is_(None))
-    )
-    late_resolution = select(TicketDeadline.ticket_id).where(
-        TicketDeadline.resolution_due_on < now, exists().where(*is_open)
-    )
-    return select(func.count()).select_from(late_reply.union(late_resolution).subquery()).scalar_subquery()
-
-
-@dataclass(frozen=True)
-class Clock:
-    """What a ticket list shows: the nearest deadline, and whether it has passed."""
-
-    kind: str
-    due_on: datetime
-    now: datetime
-
-    @property
-    def overdue(self) -> bool:
-        return self.due_on <= self.now
-
-    @property
-    def label(self) -> str:
-        left = durations.span((self.due_on - self.now).total_seconds())
-        what = "reply" if self.kind == Kind.FIRST_REPLY else "resolve"
-        return f"Overdue {left}" if self.overdue else f"{left} left to {what}"
-
-
-def clocks_for(tickets: Sequence[Ticket], now: datetime | None = None) -> dict[int, Clock]:
-    """{ticket id: Clock} for the open tickets given that have a deadline: one query."""
-    now = now or utcnow()
-    open_tickets = {t.id: t for t in tickets if t.status == TicketStatus.OPEN}
-    if not open_tickets:
-        return {}
-    rows = db.session.execute(
-        select(TicketDeadline.ticket_id, TicketDeadline.first_reply_due_on, TicketDeadline.resolution_due_on).where(
-            TicketDeadline.ticket_id.in_(list(open_tickets))
-        )
-    ).all()
-    clocks = {}
-    for ticket_id, first_due, resolution_due in rows:
-        pending = []
-        if first_due is not None and open_tickets[ticket_id].first_reply_on is None:
-            pending.append((first_due, Kind.FIRST_REPLY))
-        if resolution_due is not None:
-            pending.append((resolution_due, Kind.RESOLUTION))
-        if pending:
-            due_on, kind = min(pending)
-            clocks[ticket_id] = Clock(kind=kind, due_on=due_on, now=now)
-    return clocks
 
 
 # --- breaches -------------------------------------------------------------------------------
