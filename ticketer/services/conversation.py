@@ -32,6 +32,7 @@ from ticketer.extensions import db
 from ticketer.integrations import rapidpro
 from ticketer.models import Contact, Message, Ticket, TicketStatus, UTCDateTime, new_uuid
 from ticketer.models.connections import Connection, ConnectionSync
+from ticketer.services.ticket_changes import expire_tickets
 
 # Messages created up to this long before the last pass's newest are read again: one that became
 # visible late (RapidPro lists an incoming message once it is handled) is not skipped.
@@ -221,7 +222,7 @@ def _store_incoming(connection_id: int, incoming: list[rapidpro.WorkspaceMessage
             )
             .execution_options(synchronize_session=False)
         )
-        _expire_tickets(first_waiting)
+        expire_tickets(first_waiting)
     if unattached:  # contacts matched by uuid now belong to this connection
         db.session.execute(
             update(_CONTACTS)
@@ -236,12 +237,6 @@ def _insert_skipping_known(rows: list[dict]):
     dialect = db.session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     return insert(_MESSAGES).values(rows).on_conflict_do_nothing(index_elements=["external_uuid"])
-
-
-def _expire_tickets(ticket_ids) -> None:
-    for key, obj in list(db.session.identity_map.items()):
-        if key[0] is Ticket and key[1][0] in ticket_ids:
-            db.session.expire(obj)
 
 
 def _finish_pass(connection_id: int) -> None:
