@@ -7,7 +7,7 @@ from flask_wtf import FlaskForm
 from wtforms import StringField
 from wtforms.validators import DataRequired, Length
 
-from admin_views.base import SecuredView
+from admin_views.base import SecuredView, show_error
 from ticketer.errors import TicketerError
 from ticketer.extensions import db
 from ticketer.roles import Capability
@@ -30,6 +30,9 @@ class RevokeForm(FlaskForm):
 
 
 class ApiTokensView(SecuredView):
+    """Hand-written: a new key is shown once, in the very response that creates it (only its hash is
+    kept), which Flask-Admin's create-then-redirect can't do."""
+
     capability = Capability.INTEGRATIONS
 
     def _render(self, form: TokenForm, new_key: str | None = None, status: int = 200):
@@ -58,7 +61,7 @@ class ApiTokensView(SecuredView):
             db.session.commit()
         except TicketerError as error:
             db.session.rollback()
-            form.name.errors = [*form.name.errors, error.message]
+            show_error(error, form)
             return self._render(form, status=422)
         # Rendered, not redirected: the key exists only in this response and is never shown again.
         response = self._render(TokenForm(formdata=None), new_key=key, status=201)
@@ -75,7 +78,7 @@ class ApiTokensView(SecuredView):
             flash("Token revoked: it no longer works.", "success")
         except TicketerError as error:
             db.session.rollback()
-            flash(error.message, "error")
+            show_error(error)
         return redirect(url_for(".index"))
 
 
@@ -187,6 +190,10 @@ def api_reference(spec: dict) -> list[dict]:
 
 
 class ApiDocsView(SecuredView):
+    """The API reference, rendered on the server from the OpenAPI document. Not flask-smorest's ReDoc or
+    Swagger UI page: those load their scripts from a CDN (no installed package ships them) and run an
+    inline script, and the CSP allows only the app's own files."""
+
     capability = Capability.INTEGRATIONS
 
     @expose("/")
