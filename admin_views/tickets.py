@@ -319,6 +319,7 @@ class TicketsView(SecuredView):
                 timeline=self._timeline(ticket),
                 # The contact's messages that joined no ticket (sent while none was open).
                 outside_tickets=conversation.contact_history(ticket.contact_id, limit=20),
+                replies_leave=conversation.replies_leave(ticket.contact),
                 can_work=user_can(Capability.WORK_TICKETS),
                 back_url=local_path(request.args.get("back")) or url_for(".index"),
                 **self._forms(ticket, **bound),

@@ -29,3 +29,22 @@ def test_the_ticket_page_shows_the_wait_and_messages_sent_while_no_ticket_was_op
         pass
     html = client.get(f"/admin/tickets/{second.uuid}").get_data(as_text=True)
     assert 'id="ticket-waiting"' in html and "Hola otra vez" in html
+
+
+def test_the_reply_box_says_when_nothing_can_deliver_replies(db, client, login_as, make_user):
+    from ticketer.models import User
+    from ticketer.services import flows as flow_service
+
+    login_as("agent")
+    ticket = make_ticket()
+    db.session.commit()
+    html = client.get(f"/admin/tickets/{ticket.uuid}").get_data(as_text=True)
+    assert 'id="replies-kept"' in html and "kept in Ticketer and not sent" in html
+
+    admin = db.session.get(User, make_user("admin"))
+    settings = flow_service.FlowSettings(
+        name="Replies", engine="webhook", webhook_url="https://hooks.example.org/t", sends_replies=True
+    )
+    flow_service.create_flow(settings, by=admin)
+    db.session.commit()
+    assert 'id="replies-kept"' not in client.get(f"/admin/tickets/{ticket.uuid}").get_data(as_text=True)

@@ -99,6 +99,21 @@ def message_pages(
         yield [_message(m) for m in page if m.uuid and m.contact is not None and m.created_on is not None]
 
 
+def send_message(base_url: str, api_token: str, *, contact_uuid: str, text: str) -> WorkspaceMessage:
+    """An agent's reply to one contact: POST /api/v2/messages.json {contact, text} (create_message),
+    not a broadcast. Returns the message the workspace made (its uuid and first status)."""
+    message = _call(lambda: client(base_url, api_token).create_message(contact_uuid, text, None))
+    if message is None or not message.uuid:
+        raise WorkspaceError("The server's answer is not RapidPro's API: no message uuid.")
+    return _message(message)
+
+
+def message_status(base_url: str, api_token: str, message_uuid: str) -> str | None:
+    """The workspace's status of one message (GET messages.json?uuid=), None if it lists none."""
+    message = _call(lambda: client(base_url, api_token).get_messages(uuid=message_uuid).first())
+    return message.status if message is not None else None
+
+
 def _message(message) -> WorkspaceMessage:
     return WorkspaceMessage(
         uuid=str(message.uuid),

@@ -32,6 +32,7 @@ from ticketer.extensions import db
 from ticketer.integrations import rapidpro
 from ticketer.models import Contact, Message, Ticket, TicketStatus, UTCDateTime, new_uuid
 from ticketer.models.connections import Connection, ConnectionSync
+from ticketer.models.flows import Flow, FlowEngine
 from ticketer.services.ticket_changes import expire_tickets
 
 # Messages created up to this long before the last pass's newest are read again: one that became
@@ -278,4 +279,15 @@ def contact_history(contact_id: int, *, limit: int = 50) -> list[Message]:
             .order_by(Message.created_on.desc(), Message.id.desc())
             .limit(limit)
         ).scalars()
+    )
+
+
+def replies_leave(contact: Contact) -> bool:
+    """Whether an agent's reply to this contact leaves Ticketer: a flow engine (not the built-in
+    one) is marked to send replies. Otherwise the dispatcher keeps replies in Ticketer."""
+    return (
+        db.session.execute(
+            select(Flow.id).where(Flow.sends_replies.is_(True), Flow.engine != FlowEngine.BUILTIN.value).limit(1)
+        ).first()
+        is not None
     )
