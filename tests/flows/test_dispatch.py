@@ -59,7 +59,7 @@ def test_rapidpro_flow_start_follows_api_v2(db, admin, rapidpro_flow, httpserver
             "flow": RAPIDPRO_FLOW_UUID,
             "contacts": [ids["contact_uuid"]],
             "params": {
-                "ticket": {"uuid": ids["ticket_uuid"], "topic": "Billing", "closed_on": "2026-03-02T09:00:00Z"},
+                "ticket": {"uuid": ids["ticket_uuid"], "topic": "Billing", "closed_on": "2026-03-02T09:00:00+00:00"},
                 "delivery_id": ids["start"].delivery_id,
             },
         },
@@ -165,7 +165,7 @@ def test_webhook_is_signed_and_the_signature_verifies(db, admin, webhook_flow, h
     assert payload["flow"] == {"uuid": webhook_flow.uuid, "name": "Webhook survey"}
     assert payload["contact"]["uuid"] == ids["contact_uuid"]
     assert payload["contact"]["urns"] == ["tel:+593987654321"]
-    assert payload["ticket"]["uuid"] == ids["ticket_uuid"] and payload["ticket"]["topic"] == "Billing"
+    assert payload["ticket"]["uuid"] == ids["ticket_uuid"] and payload["ticket"]["topic"]["name"] == "Billing"
     assert payload["ticket"]["status"] == "closed" and payload["ticket"]["closed_on"]
 
 
@@ -319,3 +319,21 @@ def test_a_reply_stuck_in_sending_is_released_when_replies_stay_in_ticketer(db, 
     with frozen(T0 + timedelta(seconds=SETTINGS.reclaim_after_seconds + 1)):
         assert run_dispatcher().sent == 1
     assert db.session.execute(select(Message.status)).scalar_one() == "sent"
+
+
+def test_engines_receive_the_ticket_in_the_apis_one_shape(db, admin, webhook_flow, httpserver, client, login_as):
+    ids = close_with_trigger(db, admin, webhook_flow)
+    received = []
+
+    def handler(request):
+        received.append(json.loads(request.get_data()))
+        return Response("ok", status=200)
+
+    httpserver.expect_oneshot_request("/hooks/ticketer", method="POST").respond_with_handler(handler)
+    assert run_dispatcher().sent == 1
+    login_as("viewer")
+    shown = client.get(f"/api/v1/tickets/{ids['ticket_uuid']}")
+    assert shown.status_code == 200
+    [payload] = received
+    assert payload["ticket"] == shown.json
+    assert payload["ticket"]["topic"]["name"] == "Billing" and payload["ticket"]["status"] == "closed"

@@ -3,6 +3,7 @@
 from flask import current_app, url_for
 from sqlalchemy import bindparam, select
 
+from ticketer import ticket_json
 from ticketer.extensions import db
 from ticketer.models import Contact, Message, Ticket, Topic, User
 
@@ -13,7 +14,7 @@ def public_link(endpoint: str, **values) -> str:
 
 
 def user_ref(user: User | None) -> dict | None:
-    return _user_ref(user.email, user.name) if user is not None else None
+    return ticket_json.user_ref(user.email, user.name) if user is not None else None
 
 
 def contact_ref(contact: Contact) -> dict:
@@ -24,38 +25,9 @@ def topic_ref(topic: Topic) -> dict:
     return {"uuid": topic.uuid, "name": topic.name}
 
 
-def _user_ref(email: str | None, name: str | None) -> dict | None:
-    return {"email": email, "name": name or email} if email is not None else None
-
-
-def _ticket(row, contact: dict, topic: dict, assignee: dict | None, opened_by: dict | None) -> dict:
-    flow = None
-    if row.opened_in_flow_uuid or row.opened_in_flow_name:
-        flow = {"uuid": row.opened_in_flow_uuid, "name": row.opened_in_flow_name}
-    return {
-        "uuid": row.uuid,
-        "contact": contact,
-        "status": row.status,
-        "topic": topic,
-        "assignee": assignee,
-        "body": row.body,
-        "results": row.results or {},
-        "opened_on": row.opened_on,
-        "opened_by": opened_by,
-        "opened_in": flow,
-        "modified_on": row.last_activity_on,
-        "closed_on": row.closed_on,
-    }
-
-
 def ticket(ticket: Ticket) -> dict:
-    return _ticket(
-        ticket,
-        contact_ref(ticket.contact),
-        topic_ref(ticket.topic),
-        user_ref(ticket.assignee),
-        user_ref(ticket.opened_by),
-    )
+    """The one ticket shape (ticketer/ticket_json.py)."""
+    return ticket_json.of(ticket)
 
 
 _TICKETS = Ticket.__table__
@@ -87,12 +59,12 @@ _TICKET_BY_ID = (
 def ticket_by_id(ticket_id: int) -> dict:
     """ticket() read with one prebuilt query, without loading models."""
     row = db.session.execute(_TICKET_BY_ID, {"id": ticket_id}).one()
-    return _ticket(
+    return ticket_json.ticket_json(
         row,
-        {"uuid": row.contact_uuid, "name": row.contact_name},
-        {"uuid": row.topic_uuid, "name": row.topic_name},
-        _user_ref(row.assignee_email, row.assignee_name),
-        _user_ref(row.opener_email, row.opener_name),
+        contact={"uuid": row.contact_uuid, "name": row.contact_name},
+        topic={"uuid": row.topic_uuid, "name": row.topic_name},
+        assignee=ticket_json.user_ref(row.assignee_email, row.assignee_name),
+        opened_by=ticket_json.user_ref(row.opener_email, row.opener_name),
     )
 
 

@@ -173,7 +173,15 @@ class TicketOpenSchema(ma.Schema):
     )
 
 
+def _moment(**kwargs) -> mf.String:
+    """A moment that ticketer/ticket_json.py has already written as ISO 8601 text."""
+    metadata = {"format": "date-time", **kwargs.pop("metadata", {})}
+    return mf.String(metadata=metadata, **kwargs)
+
+
 class TicketSchema(ma.Schema):
+    """Documents ticketer/ticket_json.py's shape, the one a ticket has everywhere (it builds the values)."""
+
     uuid = mf.String(required=True, metadata={"format": "uuid"})
     contact = mf.Nested(ContactRefSchema, required=True)
     status = mf.String(required=True, validate=validate.OneOf(["open", "closed"]))
@@ -181,11 +189,11 @@ class TicketSchema(ma.Schema):
     assignee = mf.Nested(UserRefSchema, required=True, allow_none=True)
     body = mf.String(required=True)
     results = mf.Dict(required=True)
-    opened_on = mf.DateTime(required=True)
+    opened_on = _moment(required=True)
     opened_by = mf.Nested(UserRefSchema, required=True, allow_none=True)
     opened_in = mf.Nested(FlowRefSchema, required=True, allow_none=True)
-    modified_on = mf.DateTime(required=True, metadata={"description": "Last activity on the ticket"})
-    closed_on = mf.DateTime(required=True, allow_none=True)
+    modified_on = _moment(required=True, metadata={"description": "Last activity on the ticket"})
+    closed_on = _moment(required=True, allow_none=True)
 
 
 class TicketListArgsSchema(ma.Schema):

@@ -19,7 +19,7 @@ from flask import current_app
 from sqlalchemy import and_, select, union_all, update
 from sqlalchemy.orm import selectinload
 
-from ticketer import expressions
+from ticketer import expressions, ticket_json
 from ticketer.clock import utcnow
 from ticketer.engines import DeliveryError, rapidpro, webhook
 from ticketer.extensions import db
@@ -111,16 +111,18 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat().replace("+00:00", "Z") if value is not None else None
 
 
+# What _ticket_json reads of a ticket, loaded with the batch (no query per delivery).
+_TICKET_JSON_LOADS = (
+    selectinload(Ticket.contact),
+    selectinload(Ticket.topic),
+    selectinload(Ticket.assignee),
+    selectinload(Ticket.opened_by),
+)
+
+
 def _ticket_json(ticket: Ticket | None) -> dict | None:
-    if ticket is None:
-        return None
-    return {
-        "uuid": ticket.uuid,
-        "topic": ticket.topic.name,
-        "status": ticket.status,
-        "opened_on": _iso(ticket.opened_on),
-        "closed_on": _iso(ticket.closed_on),
-    }
+    """The one ticket shape, as the API shows it (ticketer/ticket_json.py)."""
+    return ticket_json.of(ticket) if ticket is not None else None
 
 
 @dataclass(frozen=True)
@@ -142,7 +144,7 @@ def _load_starts(ids: list[int]) -> list[_Work]:
         .options(
             selectinload(FlowStart.flow),
             selectinload(FlowStart.contact).selectinload(Contact.urns),
-            selectinload(FlowStart.ticket).selectinload(Ticket.topic),
+            selectinload(FlowStart.ticket).options(*_TICKET_JSON_LOADS),
         )
         .order_by(FlowStart.id)
         .execution_options(populate_existing=True)
@@ -190,7 +192,7 @@ def _load_messages(ids: list[int], flow: Flow) -> list[_Work]:
     tickets = {
         t.id: t
         for t in db.session.execute(
-            select(Ticket).where(Ticket.id.in_(ticket_ids)).options(selectinload(Ticket.topic))
+            select(Ticket).where(Ticket.id.in_(ticket_ids)).options(*_TICKET_JSON_LOADS)
         ).scalars()
     }
     settings = {
@@ -231,7 +233,7 @@ def _send_start(work: _Work, settings: Settings) -> str:
             params={
                 "ticket": {
                     "uuid": ticket.get("uuid"),
-                    "topic": ticket.get("topic"),
+                    "topic": (ticket.get("topic") or {}).get("name"),  # flows read @trigger.params.ticket.topic
                     "closed_on": ticket.get("closed_on"),
                 },
                 "delivery_id": work.delivery_id,
