@@ -76,8 +76,8 @@ class DeliveriesView(ServiceModelView):
         """The list with only this status (or every status), from the newest row."""
         if not status:
             return self.get_url(".index_view")
-        (index,) = [i for i, flt in enumerate(self._filters) if flt.column.key == "status"]
-        return self.get_url(".index_view", **{f"flt0_{self.get_filter_arg(index, self._filters[index])}": status})
+        (status_filter,) = self.column_filters  # the one filter: by status
+        return self.get_url(".index_view", **{f"flt0_{self.get_filter_arg(0, status_filter)}": status})
 
     def older_url(self, last_id: int) -> str:
         args = request.args.to_dict()
