@@ -6,7 +6,7 @@ create form), resend or cancel (actions and row buttons). Mail goes out after th
 server that is down loses nothing: the invitation shows "Sending failed" and Resend tries again.
 """
 
-from flask import current_app, flash, g, url_for
+from flask import current_app, flash, g, redirect, url_for
 from flask_admin.actions import action
 from flask_login import current_user
 from flask_wtf import FlaskForm
@@ -100,27 +100,30 @@ class PeopleView(ServiceModelView):
         for user_id in _ids(ids):
             self.call_service(lambda user_id=user_id: call(user_id))
 
-    def _make(self, ids, role: Role) -> None:
+    def _make(self, ids, role: Role):
         changed = []
         self._each(ids, lambda user_id: changed.append(user_service.change_role(user_id, role, by=current_user)))
         if any(changed):
             flash(f"Role changed to {role.value}: {sum(changed):,}.", "success")
+        if not current_user.can(Capability.MANAGE_PEOPLE):
+            return redirect(url_for("tickets.index"))  # an admin who made themselves something else
+        return None
 
     @action("make_admin", "Make admin")
     def action_make_admin(self, ids):
-        self._make(ids, Role.ADMIN)
+        return self._make(ids, Role.ADMIN)
 
     @action("make_supervisor", "Make supervisor")
     def action_make_supervisor(self, ids):
-        self._make(ids, Role.SUPERVISOR)
+        return self._make(ids, Role.SUPERVISOR)
 
     @action("make_agent", "Make agent")
     def action_make_agent(self, ids):
-        self._make(ids, Role.AGENT)
+        return self._make(ids, Role.AGENT)
 
     @action("make_viewer", "Make viewer")
     def action_make_viewer(self, ids):
-        self._make(ids, Role.VIEWER)
+        return self._make(ids, Role.VIEWER)
 
     @action("deactivate", "Deactivate", "Deactivate the selected people? They are signed out at once.")
     def action_deactivate(self, ids):

@@ -250,6 +250,9 @@ def test_change_role_and_last_admin_rules_through_the_page(client, app, login_as
     demoted = change_role(client, admin_id, "supervisor")
     assert demoted.status_code == 302 and demoted.location == "/admin/tickets/"  # no longer allowed here
     assert client.get("/admin/people/").status_code == 403
+    other_admin = login_as("admin")
+    made_viewer = act(client, "people", "make_viewer", other_admin)  # the same, through the action
+    assert made_viewer.status_code == 302 and made_viewer.location == "/admin/tickets/"
 
 
 def test_deactivating_ends_their_session_and_unassigns_their_tickets(app, client, login_as, make_user):
