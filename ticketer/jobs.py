@@ -10,9 +10,10 @@
     squash_daily_counts  hourly: fold the recent days' delta rows of ticket_daily_counts into one per
                          (day, topic, assignee)
 
-They run in the scheduler process (`flask --app app scheduler`): ticketer/scheduler.py builds the app
-once, binds it here (`bind_app`) and is the only module that imports this one. Each run goes through
-`job_run()`: its own app context, commit or roll back, the session removed.
+They run in the scheduler process (`flask --app app scheduler`), which builds its app once;
+ticketer/scheduler.py binds it here (`bind_app`) and is the only module that imports this one (an
+import-linter contract). Each run goes through `job_run()`: its own app context, commit or roll
+back, the session removed. Nothing here imports app.py.
 """
 
 import logging
