@@ -291,3 +291,69 @@ def replies_leave(contact: Contact) -> bool:
         ).first()
         is not None
     )
+
+
+# --- replies through the workspace ------------------------------------------------------------
+
+# RapidPro's statuses of an outgoing message; after these it changes no more.
+FINAL_STATUSES = ("delivered", "read", "failed")
+FOLLOW_FOR = timedelta(days=2)
+FOLLOW_PER_RUN = 10  # one request per message: a small share of the workspace's 3,600 an hour
+
+
+def record_sent(message_id: int, connection_id: int, sent: rapidpro.WorkspaceMessage) -> None:
+    """A reply the workspace accepted: remember its uuid there and its first status. Doesn't commit."""
+    db.session.execute(
+        update(Message)
+        .where(Message.id == message_id)
+        .values(connection_id=connection_id, external_uuid=sent.uuid, external_status=(sent.status or "queued")[:16])
+        .execution_options(synchronize_session=False)
+    )
+
+
+def follow_statuses(connection_id: int, *, commit: Callable[[], None], limit: int = FOLLOW_PER_RUN) -> int:
+    """Ask the workspace for the status of replies it has not finished with (oldest first, recent
+    ones only); store each change, and a workspace failure as the reply's failure. Returns changes."""
+    connection = db.session.get(Connection, connection_id)
+    if connection is None:
+        raise NotFound("That connection doesn't exist.")
+    state = _sync_state(connection)
+    if state.retry_on is not None and state.retry_on > utcnow():
+        return 0
+    base_url, api_token = connection.base_url, connection.api_token
+    pending = db.session.execute(
+        select(Message.id, Message.external_uuid, Message.external_status)
+        .where(
+            Message.connection_id == connection_id,
+            Message.direction == Message.Direction.OUT.value,
+            Message.external_uuid.is_not(None),
+            or_(Message.external_status.is_(None), Message.external_status.not_in(FINAL_STATUSES)),
+            Message.created_on >= utcnow() - FOLLOW_FOR,
+        )
+        .order_by(Message.id)
+        .limit(limit)
+    ).all()
+    commit()  # nothing is held while the workspace answers
+    changed = 0
+    for message_id, external_uuid, known in pending:
+        try:
+            status = rapidpro.message_status(base_url, api_token, external_uuid)
+        except rapidpro.WorkspaceError as error:
+            if error.retry_after is not None:
+                _record_failure(connection_id, error)
+                commit()
+            break
+        if status is None or status == known:
+            continue
+        values = {"external_status": status[:16]}
+        if status == "failed":
+            values.update(status=Message.Status.FAILED.value, last_error="The workspace could not deliver it (failed).")
+        db.session.execute(
+            update(Message)
+            .where(Message.id == message_id)
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        )
+        commit()
+        changed += 1
+    return changed
