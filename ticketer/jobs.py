@@ -6,7 +6,8 @@
     mark_sla_breaches    every SUPERVISION_INTERVAL_SECONDS: record missed SLA deadlines once and mail
                          the assignee (or the supervisors when nobody has the ticket), never twice
     pull_messages        every RAPIDPRO_SYNC_SECONDS: new messages from each workspace connection join
-                         their contacts' tickets (a transaction per page, the cursor in it)
+                         their contacts' tickets (a transaction per page, the cursor in it); the
+                         statuses of replies sent through it are followed
     squash_daily_counts  hourly: fold the recent days' delta rows of ticket_daily_counts into one per
                          (day, topic, assignee)
 
@@ -123,7 +124,7 @@ def mark_sla_breaches() -> int:
 
 def pull_messages() -> dict:
     """Pull new messages from every connection that isn't waiting out a 429 or a backoff."""
-    summary = {"stored": 0, "without_ticket": 0, "failed": 0}
+    summary = {"stored": 0, "without_ticket": 0, "failed": 0, "statuses": 0}
     with job_run():
         connection_ids = conversation.connections_due()
         db.session.commit()
@@ -131,6 +132,7 @@ def pull_messages() -> dict:
             if _stopping.is_set():
                 break
             report = conversation.pull(connection_id, commit=db.session.commit, should_stop=_stopping.is_set)
+            summary["statuses"] += conversation.follow_statuses(connection_id, commit=db.session.commit)
             summary["stored"] += report.stored
             summary["without_ticket"] += report.without_ticket
             if report.error:

@@ -48,9 +48,9 @@ def test_the_job_pulls_each_connection_and_skips_a_throttled_one(app, db, rapidp
         other.receive(second, "hola desde B")
         other.throttle(times=1, retry_after=60)
 
-        assert jobs.pull_messages() == {"stored": 1, "without_ticket": 0, "failed": 1}
+        assert jobs.pull_messages() == {"stored": 1, "without_ticket": 0, "failed": 1, "statuses": 0}
         asked = len(other.requests)
-        assert jobs.pull_messages() == {"stored": 0, "without_ticket": 0, "failed": 0}
+        assert jobs.pull_messages() == {"stored": 0, "without_ticket": 0, "failed": 0, "statuses": 0}
         assert len(other.requests) == asked  # B is waiting out its Retry-After
         texts = db.session.execute(select(Message.text).where(Message.external_uuid.is_not(None))).scalars().all()
         assert texts == ["hola desde A"]
