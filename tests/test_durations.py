@@ -6,7 +6,7 @@ import pytest
 
 from ticketer.durations import span
 from ticketer.models.supervision import SLABreach
-from ticketer.services.sla import Clock
+from ticketer.ticket_deadlines import Clock
 
 
 @pytest.mark.parametrize(
