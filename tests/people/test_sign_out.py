@@ -121,3 +121,16 @@ def test_every_sign_in_attempt_costs_exactly_one_password_hash_check(app, make_u
         _db.session.rollback()
     assert len(hash_checks) == 1
     assert (signed is not None) == (account == "active" and password == PASSWORD)
+
+
+def test_a_password_change_keeps_this_browsers_keep_me_signed_in(app, make_user):
+    make_user("agent", email="ana@example.com")
+    laptop = app.test_client()
+    sign_in(laptop, "ana@example.com")
+    new_password = "a-brand-new-password"
+    laptop.post(
+        "/account/password",
+        data={"current_password": PASSWORD, "password": new_password, "confirm": new_password},
+    )
+    # The browser restarts: only the remember cookie is left, and it still signs this sign-in in.
+    assert signed_in(client_with(app, {"remember_token": laptop.get_cookie("remember_token").value}))
