@@ -15,6 +15,7 @@ from ticketer.services import password_resets as password_reset_service
 from ticketer.services import users as user_service
 
 bp = Blueprint("auth", __name__)
+REMEMBER_COOKIE = "remember_token"  # Flask-Login's default REMEMBER_COOKIE_NAME
 
 login_manager.login_view = "auth.login"
 login_manager.login_message = "Please sign in to continue."
@@ -191,7 +192,8 @@ def change_password():
                 db.session.rollback()
             show_error(error, form)
         else:
-            login_user(user)  # the session token changed: renew this session's cookie
+            # The session token changed: renew this browser's cookies (its remember cookie too, if it has one).
+            login_user(user, remember=REMEMBER_COOKIE in request.cookies)
             flash("Your password is changed. Other sessions were signed out.", "success")
             return redirect(url_for("tickets.index"))
     status = 400 if form.errors or request.method == "POST" else 200
