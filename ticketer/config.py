@@ -1,6 +1,7 @@
 """Configuration, read from environment variables only (each one is listed in the README)."""
 
 import os
+import tempfile
 from pathlib import Path
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -72,6 +73,18 @@ class Config:
         self.SIGNIN_MAX_FAILURES = _int("SIGNIN_MAX_FAILURES", 10)
         self.SIGNIN_MAX_FAILURES_PER_ADDRESS = _int("SIGNIN_MAX_FAILURES_PER_ADDRESS", 30)
         self.SIGNIN_WINDOW_MINUTES = _int("SIGNIN_WINDOW_MINUTES", 15)
+        # Attachments (ticketer/services/media.py): where they live, how large, from where.
+        self.MEDIA_ROOT = env.get("MEDIA_ROOT") or str(BASE_DIR / "instance" / "media")
+        self.MEDIA_MAX_BYTES = _int("MEDIA_MAX_BYTES", 10 * 1024 * 1024)
+        self.MEDIA_ALLOW_HTTP = _bool("MEDIA_ALLOW_HTTP")
+        self.MEDIA_DOWNLOAD_SECONDS = float(env.get("MEDIA_DOWNLOAD_SECONDS") or 30)
+        self.MEDIA_MAX_ATTEMPTS = _int("MEDIA_MAX_ATTEMPTS", 8)
+        self.MEDIA_S3_BUCKET = env.get("MEDIA_S3_BUCKET", "")
+        self.MEDIA_S3_ENDPOINT_URL = env.get("MEDIA_S3_ENDPOINT_URL", "")
+        self.MEDIA_S3_REGION = env.get("MEDIA_S3_REGION", "")
+        self.MEDIA_S3_ACCESS_KEY_ID = env.get("MEDIA_S3_ACCESS_KEY_ID", "")
+        self.MEDIA_S3_SECRET_ACCESS_KEY = env.get("MEDIA_S3_SECRET_ACCESS_KEY", "")
+        self.MEDIA_S3_PREFIX = env.get("MEDIA_S3_PREFIX", "")
 
 
 class TestConfig(Config):
@@ -90,5 +103,7 @@ class TestConfig(Config):
         self.SESSION_COOKIE_SECURE = False
         self.REMEMBER_COOKIE_SECURE = False
         self.MAIL_SERVER = ""
+        self.MEDIA_S3_BUCKET = ""
+        self.MEDIA_ROOT = tempfile.mkdtemp(prefix="ticketer-media-")  # never the real instance/media
         for key, value in overrides.items():
             setattr(self, key, value)

@@ -295,6 +295,7 @@ from ticketer.models import api as _api  # noqa: E402,F401
 from ticketer.models import connections as _connections  # noqa: E402,F401
 from ticketer.models import flows as _flows  # noqa: E402,F401
 from ticketer.models import folder_counts as _folder_counts  # noqa: E402,F401
+from ticketer.models import media as _media  # noqa: E402,F401
 from ticketer.models import people as _people  # noqa: E402,F401
 from ticketer.models import reports as _reports  # noqa: E402,F401
 from ticketer.models import supervision as _supervision  # noqa: E402,F401
