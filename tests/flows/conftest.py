@@ -112,3 +112,88 @@ def stop(process: subprocess.Popen) -> str:
         output, _ = process.communicate()
         output += "\n[did not stop on SIGTERM within 120 s]"
     return output
+
+
+class TricklingEngine:
+    """A real HTTP server on 127.0.0.1 that answers `200 OK` with its headers at once, then its body
+    one byte every `interval` seconds (`length` bytes in all): requests' timeout is per read, so
+    only a deadline on the whole exchange ends such a send. `trickle = False` answers at once.
+
+    For every connection it records the delivery id it carried and, when the connection ended,
+    what `on_end()` returned (the test's view of the other engine at that moment).
+    """
+
+    def __init__(self, *, length: int = 12, interval: float = 1.0, on_end=lambda: None):
+        import socketserver
+        import threading
+
+        self.length, self.interval, self.on_end = length, interval, on_end
+        self.trickle = True
+        self.deliveries: list[str] = []
+        self.ends: list[object] = []
+        self.lock = threading.Lock()
+        engine = self
+
+        class Handler(socketserver.StreamRequestHandler):
+            def handle(self):
+                try:
+                    engine._serve(self.rfile, self.wfile)
+                finally:
+                    with engine.lock:
+                        engine.ends.append(engine.on_end())
+
+        self.server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def url(self, path: str = "/hook") -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}{path}"
+
+    def _serve(self, rfile, wfile) -> None:
+        import time
+
+        headers = {}
+        rfile.readline()  # request line
+        while (line := rfile.readline().decode("latin-1").strip()) != "":
+            name, _, value = line.partition(":")
+            headers[name.strip().lower()] = value.strip()
+        rfile.read(int(headers.get("content-length") or 0))
+        with self.lock:
+            self.deliveries.append(headers.get("x-ticketer-delivery", ""))
+        wfile.write(f"HTTP/1.1 200 OK\r\nContent-Length: {self.length}\r\nConnection: close\r\n\r\n".encode())
+        wfile.flush()
+        for _ in range(self.length):
+            if self.trickle:
+                time.sleep(self.interval)
+            try:
+                wfile.write(b"x")
+                wfile.flush()
+            except OSError:
+                return  # the client hung up: its deadline passed
+
+    def wait_for_ends(self, n: int, timeout: float = 30) -> list:
+        """The first n connection ends (waits until the server has seen them hang up)."""
+        import time
+
+        deadline = time.monotonic() + timeout
+        while len(self.ends) < n and time.monotonic() < deadline:
+            time.sleep(0.1)
+        return self.ends[:n]
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def trickling_engine():
+    engines = []
+
+    def make(**kwargs) -> TricklingEngine:
+        engines.append(TricklingEngine(**kwargs))
+        return engines[-1]
+
+    yield make
+    for engine in engines:
+        engine.close()

@@ -337,3 +337,56 @@ def test_engines_receive_the_ticket_in_the_apis_one_shape(db, admin, webhook_flo
     [payload] = received
     assert payload["ticket"] == shown.json
     assert payload["ticket"]["topic"]["name"] == "Billing" and payload["ticket"]["status"] == "closed"
+
+
+def close_on_topic(db, admin, flow, topic: str, n: int) -> list[str]:
+    """n closed tickets on `topic`, whose trigger starts `flow`; returns their starts' delivery ids."""
+    tickets = [make_ticket(make_contact(name=f"{topic} {i}"), topic=topic) for i in range(n)]
+    flow_service.create_trigger(flow_id=flow.id, topic_id=tickets[0].topic_id, by=admin)
+    ticket_service.close_tickets([t.id for t in tickets], by=admin)
+    db.session.commit()
+    ids = [t.id for t in tickets]
+    return list(
+        db.session.execute(
+            select(FlowStart.delivery_id).where(FlowStart.ticket_id.in_(ids)).order_by(FlowStart.id)
+        ).scalars()
+    )
+
+
+def test_a_trickling_engine_is_cut_at_the_deadline_and_holds_up_no_other_engine(
+    db, admin, httpserver, trickling_engine
+):
+    fast_received = []
+    httpserver.expect_request("/hooks/fast").respond_with_handler(
+        lambda request: fast_received.append(request.headers["X-Ticketer-Delivery"]) or Response("ok")
+    )
+    # Headers at once, then one byte a second for 12 s: each read is quick, the exchange is not.
+    slow = trickling_engine(length=12, interval=1.0, on_end=lambda: len(fast_received))
+    slow_flow = flow_service.create_flow(name="Slow", engine="webhook", webhook_url=slow.url(), by=admin)
+    fast_flow = flow_service.create_flow(
+        name="Fast", engine="webhook", webhook_url=httpserver.url_for("/hooks/fast"), by=admin
+    )
+    with frozen(T0):
+        slow_ids = close_on_topic(db, admin, slow_flow, "Slow", 2)  # claimed first: lower ids
+        fast_ids = close_on_topic(db, admin, fast_flow, "Fast", 5)
+    with frozen(T0):
+        report = run_dispatcher()  # SETTINGS: a 3 s deadline per exchange
+    # The deadline ended both slow sends (a retryable failure), and the other engine did not wait:
+    # all its deliveries had arrived while the trickling answers were still open.
+    assert sorted(slow.deliveries) == sorted(slow_ids)
+    assert slow.wait_for_ends(2) == [5, 5], slow.ends
+    assert sorted(fast_received) == sorted(fast_ids)
+    assert (report.sent, report.retrying, report.failed) == (5, 2, 0), report.errors
+    db.session.expire_all()
+    rows = {s.delivery_id: s for s in db.session.execute(select(FlowStart)).scalars()}
+    for delivery_id in slow_ids:
+        start = rows[delivery_id]
+        assert (start.status, start.attempts, start.next_attempt_on) == ("pending", 1, T0 + timedelta(seconds=30))
+        assert "deadline" in start.last_error
+    assert all(rows[d].status == "sent" for d in fast_ids)
+
+    # The engine had the whole request each time: the next try sends it again, with the same id.
+    slow.trickle = False
+    with frozen(T0 + timedelta(seconds=30)):
+        assert run_dispatcher().sent == 2
+    assert sorted(slow.deliveries) == sorted(slow_ids * 2)

@@ -1,8 +1,9 @@
 """The scheduler process for real: `flask --app app scheduler` subprocesses against the test database.
 
-Two dispatchers share 1,000 starts with none sent twice; a dispatcher killed with SIGKILL mid-send
-loses nothing after a restart (the cut-off start is sent once more, with the same delivery id);
-SIGTERM stops a dispatcher cleanly.
+Two dispatchers share 1,000 starts with none sent twice, and share starts to an engine slower than
+the reclaim time with none sent twice (a live dispatcher renews its claims); a dispatcher killed
+with SIGKILL mid-send loses nothing after a restart (the cut-off start is sent once more, with the
+same delivery id); SIGTERM stops a dispatcher cleanly.
 """
 
 import os
@@ -142,6 +143,41 @@ def test_two_dispatchers_send_1000_starts_none_twice(db, admin, threaded_engine,
     assert count_by_status(db) == {"sent": 1000}
 
 
+def test_two_dispatchers_and_an_engine_slower_than_the_reclaim_time_send_nothing_twice(
+    db, admin, threaded_engine, database_url
+):
+    """Each answer takes longer than DISPATCH_RECLAIM_AFTER_SECONDS: a claim that its live holder
+    did not renew would look abandoned, and the other dispatcher would send it again."""
+    httpserver = threaded_engine
+    flow = flow_service.create_flow(
+        name="Survey", engine="webhook", webhook_url=httpserver.url_for("/hooks/slow"), by=admin
+    )
+    delivery_ids = close_many(db, admin, flow, 24)
+    received: list[str] = []
+    lock = threading.Lock()
+
+    def slow_engine(request):
+        with lock:
+            received.append(request.headers["X-Ticketer-Delivery"])
+        time.sleep(4)  # longer than the reclaim time below
+        return Response("ok", status=201)
+
+    httpserver.expect_request("/hooks/slow", method="POST").respond_with_handler(slow_engine)
+    db.session.remove()
+    settings = {"DISPATCH_RECLAIM_AFTER_SECONDS": 3, "DISPATCH_HTTP_TIMEOUT_SECONDS": 15}
+    dispatchers = [start_dispatcher(database_url, **settings), start_dispatcher(database_url, **settings)]
+    try:
+        wait_for(lambda: count_by_status(db).get("sent") == 24, 120, "24 starts sent")
+    finally:
+        outputs = [stop(process) for process in dispatchers]
+    with lock:
+        counts = Counter(received)
+    assert set(counts) == set(delivery_ids)  # none lost
+    assert [d for d, n in counts.items() if n > 1] == []  # none twice
+    assert count_by_status(db) == {"sent": 24}
+    assert [process.returncode for process in dispatchers] == [0, 0], outputs
+
+
 def test_kill_9_mid_send_then_restart_loses_nothing(db, admin, webhook_flow, httpserver, database_url):
     delivery_ids = close_many(db, admin, webhook_flow, 30)
     received: list[str] = []
@@ -157,7 +193,8 @@ def test_kill_9_mid_send_then_restart_loses_nothing(db, admin, webhook_flow, htt
 
     httpserver.expect_request("/hooks/ticketer", method="POST").respond_with_handler(engine)
     db.session.remove()
-    first = start_dispatcher(database_url, DISPATCH_RECLAIM_AFTER_SECONDS=1)
+    # One send at a time, so that exactly the 10th is cut off.
+    first = start_dispatcher(database_url, DISPATCH_RECLAIM_AFTER_SECONDS=1, DISPATCH_CONCURRENCY=1)
     try:
         assert mid_send.wait(240), "the dispatcher never reached the engine"  # a hang guard
         first.send_signal(signal.SIGKILL)
