@@ -84,6 +84,7 @@ def make_app(database_url: str):
     config = Config()
     config.SQLALCHEMY_DATABASE_URI = database_url_from_env(database_url)
     config.WTF_CSRF_ENABLED = False
+    config.ENGINE_ALLOWED_HOSTS = "127.0.0.1"  # the benchmark's engine
     return create_app(config)
 
 
@@ -504,7 +505,7 @@ def measure_dispatch(database_url: str, closes: int, echo) -> dict:
             ).all()
         )
         db.session.remove()
-    env = {**os.environ, "DATABASE_URL": database_url}
+    env = {**os.environ, "DATABASE_URL": database_url, "ENGINE_ALLOWED_HOSTS": "127.0.0.1"}
     scheduler = subprocess.Popen(
         [sys.executable, "-m", "flask", "--app", "app", "scheduler"],
         cwd=ROOT,

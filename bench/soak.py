@@ -92,6 +92,7 @@ def make_app(database_url: str):
     config = Config()
     config.SQLALCHEMY_DATABASE_URI = database_url
     config.SECRET_KEY = SOAK_SECRET_KEY
+    config.ENGINE_ALLOWED_HOSTS = "127.0.0.1"  # the test engine
     return create_app(config)
 
 
@@ -179,6 +180,7 @@ def server_env(database_url: str) -> dict:
         "DISPATCH_INTERVAL_SECONDS": "0.5",
         # The at-least-once window: a start claimed by a dispatcher that died is sent again after this.
         "DISPATCH_RECLAIM_AFTER_SECONDS": "3",
+        "ENGINE_ALLOWED_HOSTS": "127.0.0.1",  # the test engine
     }
 
 

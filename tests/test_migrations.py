@@ -81,9 +81,9 @@ def test_upgrade_matches_the_models_and_downgrade_empties(empty_database_url):
 # --- Upgrading a release-1 database that has data -------------------------------------------------
 
 RELEASE_1 = "c26d73d4d947"
-# The release-1 tables, and the columns release 2 added to them.
+# The release-1 tables, and the columns later releases added to them.
 RELEASE_1_TABLES = ["users", "topics", "contacts", "contact_urns", "tickets", "ticket_events", "messages"]
-RELEASE_2_COLUMNS = {"messages": ("attempts", "next_attempt_on", "claimed_on", "last_error")}
+RELEASE_2_COLUMNS = {"messages": ("attempts", "next_attempt_on", "claimed_on", "claimed_by", "last_error")}
 # Columns of later releases are not in release 1 either: the conversation's (b3c41d5e7f20).
 for _table, _columns in {
     "contacts": ("connection_id",),

@@ -47,9 +47,16 @@ class Config:
         self.DISPATCH_BATCH_SIZE = _int("DISPATCH_BATCH_SIZE", 50)
         self.DISPATCH_MAX_ATTEMPTS = _int("DISPATCH_MAX_ATTEMPTS", 12)
         self.DISPATCH_RECLAIM_AFTER_SECONDS = _int("DISPATCH_RECLAIM_AFTER_SECONDS", 300)
+        # The deadline of each whole exchange with an engine (connect, send, answer).
         self.DISPATCH_HTTP_TIMEOUT_SECONDS = float(env.get("DISPATCH_HTTP_TIMEOUT_SECONDS") or 20)
         # How often the scheduler pulls new messages from each workspace connection (RapidPro API v2).
         self.RAPIDPRO_SYNC_SECONDS = float(env.get("RAPIDPRO_SYNC_SECONDS") or 5)
+        # Sends in flight at once, and at once to one flow's engine (a slow engine holds only its share).
+        self.DISPATCH_CONCURRENCY = _int("DISPATCH_CONCURRENCY", 8)
+        self.DISPATCH_CONCURRENCY_PER_ENGINE = _int("DISPATCH_CONCURRENCY_PER_ENGINE", 4)
+        # Hosts that engines (and every outbound request) may reach on loopback, link-local or private
+        # addresses: names, addresses or networks, comma- or space-separated. Public addresses always.
+        self.ENGINE_ALLOWED_HOSTS = env.get("ENGINE_ALLOWED_HOSTS", "")
         self.MAX_CONTENT_LENGTH = 1024 * 1024
         self.WTF_CSRF_TIME_LIMIT = None
         secure = self.PUBLIC_URL.startswith("https://")
@@ -105,5 +112,7 @@ class TestConfig(Config):
         self.MAIL_SERVER = ""
         self.MEDIA_S3_BUCKET = ""
         self.MEDIA_ROOT = tempfile.mkdtemp(prefix="ticketer-media-")  # never the real instance/media
+        # The test suite's engines are real servers on 127.0.0.1.
+        self.ENGINE_ALLOWED_HOSTS = "127.0.0.1, localhost"
         for key, value in overrides.items():
             setattr(self, key, value)

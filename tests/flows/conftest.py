@@ -20,7 +20,9 @@ RAPIDPRO_FLOW_UUID = "9b5f1c1e-7d0a-4c55-8f5e-2f7f2a3f6b10"
 WEBHOOK_SECRET = "s3cret-s3cret-s3cret"
 
 # Fast settings: tests drive the dispatcher directly, one pass at a time.
-SETTINGS = dispatch.Settings(batch_size=50, max_attempts=4, reclaim_after_seconds=60, http_timeout_seconds=3)
+SETTINGS = dispatch.Settings(
+    batch_size=50, max_attempts=4, reclaim_after_seconds=60, http_timeout_seconds=3, allowed_hosts="127.0.0.1"
+)
 
 
 @pytest.fixture
@@ -89,6 +91,7 @@ def start_dispatcher(database_url: str, **settings) -> subprocess.Popen:
         DATABASE_URL=database_url,
         SECRET_KEY="test-dispatcher-secret",
         PYTHONUNBUFFERED="1",
+        ENGINE_ALLOWED_HOSTS="127.0.0.1, localhost",
     )
     fast = {"DISPATCH_INTERVAL_SECONDS": 0.2, "DISPATCH_BATCH_SIZE": 20, "DISPATCH_HTTP_TIMEOUT_SECONDS": 10}
     env.update({key: str(value) for key, value in {**fast, **settings}.items()})

@@ -12,9 +12,8 @@ import time
 
 import requests
 
-from ticketer.engines import DeliveryError
+from ticketer.engines import DeliveryError, outbound
 
-DEFAULT_TIMEOUT = 20.0
 SIGNATURE_TOLERANCE_SECONDS = 300
 
 
@@ -40,25 +39,28 @@ def verify(
     return age <= tolerance and hmac.compare_digest(sign(secret, timestamp, body), signature or "")
 
 
-def post(
-    *, url: str, secret: str, event: str, delivery_id: str, payload: dict, timeout: float = DEFAULT_TIMEOUT
-) -> str:
-    """POST the signed payload; returns the receiver's answer. 2xx is success."""
+def post(*, url: str, secret: str, event: str, delivery_id: str, payload: dict, policy: outbound.Policy) -> str:
+    """POST the signed payload; returns the answer's status line. 2xx is success; no redirects.
+
+    What is kept of a failure is its status line and a short reason, never the answer's body.
+    """
     body = json.dumps(payload, separators=(",", ":"), sort_keys=True).encode()
     timestamp = str(int(time.time()))
     headers = {
         "Content-Type": "application/json",
-        "User-Agent": "Ticketer",
         "X-Ticketer-Event": event,
         "X-Ticketer-Delivery": delivery_id,
         "X-Ticketer-Timestamp": timestamp,
         "X-Ticketer-Signature": sign(secret, timestamp, body),
     }
     try:
-        response = requests.post(url, data=body, headers=headers, timeout=timeout, allow_redirects=False)
-    except requests.RequestException as error:
-        raise DeliveryError(f"Webhook unreachable: {type(error).__name__}: {error}") from None
-    answer = f"HTTP {response.status_code}: {response.text[:1000]}"
+        with outbound.exchange(policy):
+            response = outbound.request("POST", url, data=body, headers=headers, allow_redirects=False)
+    except outbound.Refused as error:
+        raise DeliveryError(f"Webhook refused: {error.message}", permanent=True) from None
+    except (outbound.DeadlineExceeded, requests.RequestException) as error:
+        raise DeliveryError(f"Webhook unreachable: {outbound.reason(error)}") from None
+    answer = outbound.status_line(response)
     if 200 <= response.status_code < 300:
         return answer
     # 4xx means the receiver refuses this delivery as it is; 408/429 and 5xx may pass later.

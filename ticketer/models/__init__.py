@@ -269,7 +269,8 @@ class Message(db.Model):
     # Delivery of outgoing messages by the dispatcher (ticketer/services/dispatch.py).
     attempts: Mapped[int] = mapped_column(default=0, server_default="0")
     next_attempt_on: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    claimed_on: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    claimed_on: Mapped[datetime | None] = mapped_column(UTCDateTime)  # renewed by its holder: a lease
+    claimed_by: Mapped[str | None] = mapped_column(String(36))  # the dispatcher pass holding the claim
     last_error: Mapped[str | None] = mapped_column(Text)
     # The workspace side (ticketer/services/conversation.py): the connection it came through or went
     # out on, the workspace's message uuid, its status there, and its attachments ({content_type, url}).

@@ -91,7 +91,9 @@ class FlowStart(db.Model):
     due_on: Mapped[datetime] = mapped_column(UTCDateTime)
     next_attempt_on: Mapped[datetime] = mapped_column(UTCDateTime)
     attempts: Mapped[int] = mapped_column(default=0)
+    # The claim is a lease: the dispatcher pass holding it (claimed_by) renews claimed_on while it sends.
     claimed_on: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    claimed_by: Mapped[str | None] = mapped_column(String(36))
     last_error: Mapped[str | None] = mapped_column(Text)
     response: Mapped[str | None] = mapped_column(Text)  # the engine's answer, truncated
     created_on: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

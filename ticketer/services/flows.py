@@ -11,10 +11,12 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from urllib.parse import urlparse
 
+from flask import current_app
 from sqlalchemy import Integer, String, and_, case, exists, insert, literal, literal_column, or_, select, update
 from sqlalchemy.orm import aliased
 
 from ticketer.clock import utcnow
+from ticketer.engines import outbound
 from ticketer.errors import NotFound, ValidationError
 from ticketer.extensions import db
 from ticketer.models import Message, Ticket, Topic, User, UTCDateTime
@@ -45,6 +47,10 @@ def _clean_url(value: str | None, field: str) -> str:
     parsed = urlparse(url)
     if parsed.scheme not in ("http", "https") or not parsed.netloc:
         raise ValidationError("Enter a URL starting with http:// or https://.", field=field)
+    try:  # checked again on every connection the dispatcher makes (ticketer/engines/outbound.py)
+        outbound.check_url(url, outbound.AllowedHosts.parse(current_app.config.get("ENGINE_ALLOWED_HOSTS", "")))
+    except outbound.Refused as refused:
+        raise ValidationError(f"Ticketer doesn't send to this address: {refused.message}.", field=field) from None
     return url
 
 
