@@ -112,8 +112,9 @@ def test_two_dispatchers_send_1000_starts_none_twice(db, admin, threaded_engine,
     delivery_ids = close_many(db, admin, flow, 1000)
     received: list[str] = []
     lock = threading.Lock()
-    # A dispatcher sends one start at a time, so two sends in flight at once are one from each: the
-    # first send waits for the second, and both dispatchers take part however late one starts.
+    # Each dispatcher sends one start at a time (DISPATCH_CONCURRENCY=1), so two sends in flight at
+    # once are one from each: the first send waits for the second, and both dispatchers take part
+    # however late one starts.
     both_sending = threading.Barrier(2, timeout=240)
 
     def engine(request):
@@ -127,7 +128,9 @@ def test_two_dispatchers_send_1000_starts_none_twice(db, admin, threaded_engine,
     httpserver.expect_request("/hooks/ticketer", method="POST").respond_with_handler(engine)
     db.session.remove()
     # The engine's answer to the first send waits for the second dispatcher: no timeout before that.
-    dispatchers = [start_dispatcher(database_url, DISPATCH_HTTP_TIMEOUT_SECONDS=300) for _ in range(2)]
+    dispatchers = [
+        start_dispatcher(database_url, DISPATCH_HTTP_TIMEOUT_SECONDS=300, DISPATCH_CONCURRENCY=1) for _ in range(2)
+    ]
     try:
         wait_for_sent(db, 1000)
     finally:
@@ -167,7 +170,7 @@ def test_two_dispatchers_and_an_engine_slower_than_the_reclaim_time_send_nothing
     settings = {"DISPATCH_RECLAIM_AFTER_SECONDS": 3, "DISPATCH_HTTP_TIMEOUT_SECONDS": 15}
     dispatchers = [start_dispatcher(database_url, **settings), start_dispatcher(database_url, **settings)]
     try:
-        wait_for(lambda: count_by_status(db).get("sent") == 24, 120, "24 starts sent")
+        wait_for_sent(db, 24)
     finally:
         outputs = [stop(process) for process in dispatchers]
     with lock:
