@@ -9,11 +9,13 @@ replace_existing=True, so a restart picks up everything still due. UTC everywher
 
 import logging
 import signal
+import threading
 from datetime import UTC, datetime, timedelta
 
 import click
 from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED, JobExecutionEvent
 from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.schedulers import SchedulerNotRunningError
 from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
 from flask import Flask
@@ -124,11 +126,19 @@ def run(app: Flask) -> None:
     """Run the scheduler until SIGTERM or SIGINT; the send in progress finishes and is recorded."""
     scheduler = build_scheduler(app)
 
-    def stop(signum, frame) -> None:
-        log.info("scheduler: signal %s, stopping after the send in progress", signum)
-        jobs.request_stop()
-        if scheduler.running:
+    def shut_down(signum: int) -> None:
+        log.info("scheduler: signal %s, stopping after the sends in progress", signum)
+        try:
             scheduler.shutdown(wait=True)
+        except SchedulerNotRunningError:
+            pass  # a second signal
+
+    def stop(signum, frame) -> None:
+        # The handler runs inside whatever the main thread was doing, perhaps writing a log line
+        # with the logging lock held; shutdown(wait=True) here would wait for a job that needs that
+        # lock to finish (a deadlock, seen under load). So it only hands the stop to a thread.
+        jobs.request_stop()
+        threading.Thread(target=shut_down, args=(signum,), name="scheduler-stop").start()
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)

@@ -96,7 +96,7 @@ def start_dispatcher(database_url: str, **settings) -> subprocess.Popen:
     fast = {"DISPATCH_INTERVAL_SECONDS": 0.2, "DISPATCH_BATCH_SIZE": 20, "DISPATCH_HTTP_TIMEOUT_SECONDS": 10}
     env.update({key: str(value) for key, value in {**fast, **settings}.items()})
     return subprocess.Popen(
-        [sys.executable, "-m", "flask", "--app", "app", "scheduler"],
+        [sys.executable, "-X", "faulthandler", "-m", "flask", "--app", "app", "scheduler"],
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,
@@ -111,9 +111,9 @@ def stop(process: subprocess.Popen) -> str:
     try:
         output, _ = process.communicate(timeout=120)  # a hang guard: a clean stop takes a second or two
     except subprocess.TimeoutExpired:
-        process.kill()
+        process.send_signal(signal.SIGABRT)  # faulthandler prints every thread's stack: where it hung
         output, _ = process.communicate()
-        output += "\n[did not stop on SIGTERM within 120 s]"
+        output = "[did not stop on SIGTERM within 120 s]\n" + output[-20000:]
     return output
 
 
