@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import and_, select, union_all, update
+from sqlalchemy import and_, or_, select, union_all, update
 from sqlalchemy.orm import selectinload
 
 from ticketer import expressions, ticket_json
@@ -112,21 +112,29 @@ def _ready(model, conditions: list):
 
 
 def _claim(model, conditions: list, limit: int, now: datetime, holder: str, skip_flows=()) -> list[int]:
-    """Mark up to `limit` due rows `sending` for `holder` (attempts + 1); returns their ids. Caller commits."""
-    query = select(model.id).where(model.id.in_(_ready(model, conditions))).order_by(model.id).limit(limit)
+    """Mark up to `limit` due rows `sending` for `holder` (attempts + 1); returns their ids. Caller commits.
+
+    The UPDATE checks the conditions again on each row: on PostgreSQL a row that another dispatcher
+    claimed (and committed) while this SELECT waited for its lock still passes the `id IN (...)` of
+    the SELECT's own snapshot; the UPDATE, a statement of its own, sees the claim and leaves it.
+    """
+    due = or_(*conditions)
+    query = select(model.id).where(model.id.in_(_ready(model, conditions)), due).order_by(model.id).limit(limit)
     if skip_flows:
         query = query.where(model.flow_id.not_in(sorted(skip_flows)))
     if _on_postgres():
         query = query.with_for_update(skip_locked=True)
     ids = list(db.session.execute(query).scalars())
-    if ids:
-        db.session.execute(
-            update(model)
-            .where(model.id.in_(ids))
-            .values(status=DeliveryStatus.SENDING.value, claimed_on=now, claimed_by=holder, attempts=model.attempts + 1)
-            .execution_options(synchronize_session=False)
-        )
-    return ids
+    if not ids:
+        return []
+    claimed = db.session.execute(
+        update(model)
+        .where(model.id.in_(ids), due)
+        .values(status=DeliveryStatus.SENDING.value, claimed_on=now, claimed_by=holder, attempts=model.attempts + 1)
+        .returning(model.id)
+        .execution_options(synchronize_session=False)
+    ).scalars()
+    return sorted(claimed)
 
 
 def _contact_json(contact: Contact) -> dict:
