@@ -365,9 +365,12 @@ def test_a_trickling_engine_is_cut_at_the_deadline_and_holds_up_no_other_engine(
     )
     # Headers at once, then one byte a second for 12 s: each read is quick, the exchange is not.
     slow = trickling_engine(length=12, interval=1.0, on_end=lambda: len(fast_received))
-    slow_flow = flow_service.create_flow(name="Slow", engine="webhook", webhook_url=slow.url(), by=admin)
+    slow_flow = flow_service.create_flow(
+        flow_service.FlowSettings(name="Slow", engine="webhook", webhook_url=slow.url()), by=admin
+    )
     fast_flow = flow_service.create_flow(
-        name="Fast", engine="webhook", webhook_url=httpserver.url_for("/hooks/fast"), by=admin
+        flow_service.FlowSettings(name="Fast", engine="webhook", webhook_url=httpserver.url_for("/hooks/fast")),
+        by=admin,
     )
     with frozen(T0):
         slow_ids = close_on_topic(db, admin, slow_flow, "Slow", 2)  # claimed first: lower ids

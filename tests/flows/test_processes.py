@@ -153,7 +153,8 @@ def test_two_dispatchers_and_an_engine_slower_than_the_reclaim_time_send_nothing
     did not renew would look abandoned, and the other dispatcher would send it again."""
     httpserver = threaded_engine
     flow = flow_service.create_flow(
-        name="Survey", engine="webhook", webhook_url=httpserver.url_for("/hooks/slow"), by=admin
+        flow_service.FlowSettings(name="Survey", engine="webhook", webhook_url=httpserver.url_for("/hooks/slow")),
+        by=admin,
     )
     delivery_ids = close_many(db, admin, flow, 24)
     received: list[str] = []
