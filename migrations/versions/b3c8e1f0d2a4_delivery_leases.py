@@ -1,7 +1,7 @@
 """delivery leases: claimed_by on flow_starts and messages (a claim is a lease its holder renews)
 
 Revision ID: b3c8e1f0d2a4
-Revises: b3c41d5e7f20
+Revises: d4e8a1c2b9f0
 Create Date: 2026-12-01 20:45:00
 
 """
@@ -10,7 +10,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = 'b3c8e1f0d2a4'
-down_revision = 'b3c41d5e7f20'
+down_revision = 'd4e8a1c2b9f0'
 branch_labels = None
 depends_on = None
 
