@@ -9,6 +9,7 @@ from admin_views.connections import ConnectionsView
 from admin_views.dashboard import DashboardView
 from admin_views.flows import register_flow_views
 from admin_views.home import HomeView
+from admin_views.media import MediaView
 from admin_views.people import InvitationsView, PeopleView
 from admin_views.supervision import AvailabilityView, SupervisionView
 from admin_views.tickets import TicketsView, time_tag
@@ -31,6 +32,7 @@ def init_admin(app: Flask) -> Admin:
     )
     admin.add_view(DashboardView(name="Dashboard", endpoint="dashboard", url="/admin/dashboard"))
     admin.add_view(TicketsView(name="Tickets", endpoint="tickets", url="/admin/tickets"))
+    admin.add_view(MediaView(name="Attachments", endpoint="media", url="/admin/media"))
     admin.add_view(TopicsView(Topic, db, name="Topics", endpoint="topics", url="/admin/topics"))
     admin.add_view(PeopleView(User, db, name="People", endpoint="people", url="/admin/people", category="Logins"))
     admin.add_view(

@@ -19,7 +19,7 @@ from ticketer.extensions import db
 from ticketer.models import Contact, Message, Ticket, TicketEvent, Topic
 from ticketer.models.supervision import AgentStatus
 from ticketer.roles import Capability, home_folder
-from ticketer.services import conversation
+from ticketer.services import conversation, media
 from ticketer.services import tickets as ticket_service
 from ticketer.services.validation import MESSAGE_MAX_LENGTH, NOTE_MAX_LENGTH
 
@@ -311,14 +311,21 @@ class TicketsView(SecuredView):
         }
 
     def _render_ticket(self, ticket: Ticket, status: int = 200, **bound):
+        timeline = self._timeline(ticket)
+        # The contact's messages that joined no ticket (sent while none was open).
+        outside_tickets = conversation.contact_history(ticket.contact_id, limit=20)
+        message_ids = [m.id for kind, m in timeline if kind == "message"] + [m.id for m in outside_tickets]
         return (
             self.render(
                 "admin/tickets/detail.html",
                 ticket=ticket,
                 contact=ticket.contact,
-                timeline=self._timeline(ticket),
-                # The contact's messages that joined no ticket (sent while none was open).
-                outside_tickets=conversation.contact_history(ticket.contact_id, limit=20),
+                timeline=timeline,
+                outside_tickets=outside_tickets,
+                # Attachments (templates/admin/tickets/_attachments.html): one query for the page.
+                attachments=media.attachments_for(message_ids),
+                media_presentation=media.presentation,
+                media_link_label=media.link_label,
                 replies_leave=conversation.replies_leave(ticket.contact),
                 can_work=user_can(Capability.WORK_TICKETS),
                 back_url=local_path(request.args.get("back")) or url_for(".index"),

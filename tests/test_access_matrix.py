@@ -24,13 +24,16 @@ from flask import url_for
 
 from tests.factories import make_ticket
 from ticketer.extensions import db as _db
+from ticketer.integrations import media_storage
 from ticketer.models import Topic, User
 from ticketer.models.flows import FlowStart
+from ticketer.models.media import MessageAttachment
 from ticketer.roles import Capability, Role
 from ticketer.services import api_tokens as api_token_service
 from ticketer.services import connections as connection_service
 from ticketer.services import flows as flow_service
 from ticketer.services import invitations as invitation_service
+from ticketer.services import media
 from ticketer.services import password_resets as password_reset_service
 from ticketer.services import tickets as ticket_service
 from ticketer.services import users as user_service
@@ -100,6 +103,9 @@ RULES: dict[str, Rule] = {
     "tickets.close": Rule(C.WORK_TICKETS, SUBMIT),
     "tickets.reopen": Rule(C.WORK_TICKETS, SUBMIT),
     "tickets.bulk": Rule(C.BULK_ACTIONS, SUBMIT),
+    # attachments: whoever may see tickets (viewers too); no list of files
+    "media.index": Rule(C.VIEW_TICKETS, NOT_FOUND),
+    "media.file": Rule(C.VIEW_TICKETS),
     # topics (Flask-Admin model view: details, delete and export are turned off)
     **model_view_rules("topics", C.MANAGE_TOPICS),
     # supervision: auto-assignment, SLA hours (topic managers); an agent's own availability toggle
@@ -195,6 +201,7 @@ def world(app, make_user):
         start_id = _db.session.execute(_db.select(FlowStart.id)).scalars().first()
         assert start_id is not None
         message = ticket_service.reply(ticket.id, "Hello", by=admin)
+        attachment_uuid = stored_attachment(app, ticket.contact_id)
         values = {
             "users": users,
             "cookies": {
@@ -213,9 +220,23 @@ def world(app, make_user):
             "start_id": start_id,
             "message_id": message.id,
             "connection_id": connection.id,
+            "attachment_uuid": attachment_uuid,
         }
         _db.session.commit()
     return values
+
+
+def stored_attachment(app, contact_id: int) -> str:
+    """A contact's photo kept in the media store; its uuid."""
+    message = ticket_service.receive_message(
+        contact_id, "", attachments=[{"content_type": "image/png", "url": "https://files.example/a.png"}]
+    )
+    attachment = _db.session.execute(
+        _db.select(MessageAttachment).where(MessageAttachment.message_id == message.id)
+    ).scalar_one()
+    png = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32
+    media.keep(attachment.id, png, media_storage.from_config(app.config), media.Settings.from_config(app.config))
+    return attachment.uuid
 
 
 def url_values(endpoint: str, arguments: set[str], world: dict) -> dict:
@@ -246,6 +267,7 @@ def url_values(endpoint: str, arguments: set[str], world: dict) -> dict:
         "token_id": world["token_id"],
         "start_id": world["start_id"],
         "message_id": world["message_id"],
+        "attachment_uuid": world["attachment_uuid"],
     }
     return {name: by_name[name] for name in arguments if name in by_name}
 

@@ -57,3 +57,33 @@ def storage_settings(request, tmp_path):
     if request.param == "local":
         return {"MEDIA_ROOT": str(tmp_path / "media"), "MEDIA_S3_BUCKET": ""}
     return {"MEDIA_ROOT": str(tmp_path / "unused"), **request.getfixturevalue("s3_bucket")}
+
+
+@pytest.fixture
+def store_file(app):
+    """store_file(data, content_type, text=...) -> (ticket uuid, attachment uuid, status): a contact's
+    message with one attachment on an open ticket, its bytes kept as the download job would."""
+    from tests.factories import make_ticket
+    from ticketer.extensions import db
+    from ticketer.integrations import media_storage
+    from ticketer.models.media import MessageAttachment
+    from ticketer.services import media
+    from ticketer.services import tickets as ticket_service
+
+    def store(
+        data: bytes, content_type: str, *, text: str = "Here it is", url: str = "https://files.example/photo.jpg"
+    ):
+        with app.app_context():
+            ticket = make_ticket()
+            message = ticket_service.receive_message(
+                ticket.contact_id, text, attachments=[{"content_type": content_type, "url": url}]
+            )
+            attachment = db.session.execute(
+                db.select(MessageAttachment).where(MessageAttachment.message_id == message.id)
+            ).scalar_one()
+            settings = media.Settings.from_config(app.config)
+            status = media.keep(attachment.id, data, media_storage.from_config(app.config), settings)
+            db.session.commit()
+            return ticket.uuid, attachment.uuid, status
+
+    return store

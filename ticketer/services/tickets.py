@@ -22,7 +22,7 @@ from ticketer.extensions import db
 from ticketer.models import Contact, Message, Ticket, TicketEvent, TicketStatus, Topic, User, new_uuid
 from ticketer.roles import Capability, require
 from ticketer.services import contacts as contact_service
-from ticketer.services import effects, ticket_changes
+from ticketer.services import effects, media, ticket_changes
 from ticketer.services import topics as topic_service
 from ticketer.services.contacts import ContactRow
 from ticketer.services.ticket_changes import Change, expire_tickets
@@ -429,11 +429,14 @@ def reply(ticket_id: int, text: str, *, by: User | None) -> Message:
     return message
 
 
-def receive_message(contact_id: int, text: str) -> Message:
-    """Record a message from the contact; it joins their open ticket, if any, and bumps its activity."""
+def receive_message(contact_id: int, text: str | None, *, attachments: list[dict] | None = None) -> Message:
+    """Record a message from the contact; it joins their open ticket, if any, and bumps its activity.
+
+    Its attachments ([{content_type, url}], text optional with one) are recorded as pending
+    downloads in the same transaction (ticketer/services/media.py): the text never waits for them."""
     if db.session.get(Contact, contact_id) is None:
         raise NotFound("That contact doesn't exist.")
-    body = clean_text(text, field="text", max_length=MESSAGE_MAX_LENGTH, required=True)
+    body = clean_text(text or "", field="text", max_length=MESSAGE_MAX_LENGTH, required=not attachments)
     now = utcnow()
     ticket = _open_ticket_of(contact_id)
     message = Message(
@@ -443,12 +446,15 @@ def receive_message(contact_id: int, text: str) -> Message:
         text=body,
         status=Message.Status.RECEIVED,
         created_on=now,
+        attachments=attachments or None,
     )
     db.session.add(message)
     if ticket is not None:
         ticket.last_activity_on = now
         ticket.waiting_since = ticket.waiting_since or now  # waiting for a reply
     db.session.flush()
+    if attachments:
+        media.record_pending([(message.id, attachments)])
     return message
 
 
