@@ -67,7 +67,13 @@ def test_the_scheduler_process_brings_a_message_into_the_ticket(db, database_url
     process = subprocess.Popen(
         [sys.executable, "-m", "flask", "--app", "app", "scheduler"],
         cwd=ROOT,
-        env=dict(os.environ, DATABASE_URL=database_url, SECRET_KEY="test-scheduler", RAPIDPRO_SYNC_SECONDS="0.2"),
+        env=dict(
+            os.environ,
+            DATABASE_URL=database_url,
+            SECRET_KEY="test-scheduler",
+            RAPIDPRO_SYNC_SECONDS="0.2",
+            ENGINE_ALLOWED_HOSTS="127.0.0.1",
+        ),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,

@@ -30,7 +30,9 @@ def test_a_pull_killed_mid_pass_skips_and_doubles_nothing(db, database_url, rapi
     process = subprocess.Popen(
         [sys.executable, "-m", "flask", "--app", "app", "connections", "sync"],
         cwd=ROOT,
-        env=dict(os.environ, DATABASE_URL=database_url, SECRET_KEY="test-sync-secret"),
+        env=dict(
+            os.environ, DATABASE_URL=database_url, SECRET_KEY="test-sync-secret", ENGINE_ALLOWED_HOSTS="127.0.0.1"
+        ),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,

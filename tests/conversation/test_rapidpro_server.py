@@ -14,6 +14,14 @@ def client(server: RapidProServer, token: str = TOKEN) -> TembaClient:
     return TembaClient(server.url, token)
 
 
+@pytest.fixture(autouse=True)
+def _test_app(app):
+    """temba_client's requests go through ticketer.engines.outbound once it is imported: with the
+    test app's settings, which allow the workspace on 127.0.0.1 (ENGINE_ALLOWED_HOSTS)."""
+    with app.app_context():
+        yield
+
+
 def test_workspace_and_its_deprecated_alias(rapidpro):
     org = client(rapidpro).get_org()
     assert org.name == "Soporte Quito"

@@ -31,6 +31,7 @@ from urllib.parse import urlsplit
 
 import requests
 import requests.adapters
+from flask import current_app, has_app_context
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
@@ -258,11 +259,18 @@ def exchange(policy: Policy) -> Iterator[_Exchange]:
         _current.reset(token)
 
 
+def _app_policy() -> Policy:
+    """Outside an exchange: the app's settings (no app: nothing internal allowed, 20 s)."""
+    return Policy.from_config(current_app.config) if has_app_context() else Policy()
+
+
 def request(method: str, url: str, **kwargs) -> requests.Response:
-    """One request inside the current `exchange()`, its whole answer read within the deadline."""
+    """One request inside the current `exchange()` (or an exchange of its own under the app's
+    policy), its whole answer read within the deadline."""
     current = _current.get()
     if current is None:
-        raise Refused("outbound requests must run inside outbound.exchange()")
+        with exchange(_app_policy()):
+            return request(method, url, **kwargs)
     deadline = current.policy.deadline_seconds
     kwargs.setdefault("timeout", (deadline, deadline))
     with _session() as session:
