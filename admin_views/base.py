@@ -14,6 +14,7 @@ from werkzeug.datastructures import CombinedMultiDict, ImmutableMultiDict, Multi
 
 from ticketer.errors import TicketerError
 from ticketer.extensions import db
+from ticketer.models import MAX_ID
 from ticketer.roles import Capability
 
 # Whitespace, control characters and backslashes: browsers drop tabs and newlines and read "\" as "/".
@@ -165,7 +166,10 @@ class SecuredModelView(SecuredMixin, ModelView):
         return self.allow_delete and self._may_write()
 
     def get_one(self, id):
-        """None ("Record does not exist") for an id that can't be one, e.g. "1,2", text or 10**30."""
+        """None ("Record does not exist") for an id that can't be one, e.g. "1,2" or text; 404 for a
+        number past what an id column holds (2**63 and up), as for an <int:...> in a path."""
+        if isinstance(id, str) and id.isascii() and id.isdigit() and int(id) > MAX_ID:
+            abort(404)
         try:
             return super().get_one(id)
         except (SQLAlchemyError, ValueError, OverflowError):
