@@ -26,7 +26,6 @@ from pathlib import Path
 from bench import seed as seeding
 from bench.run import ROOT, free_port, make_api_key, wait_for_port
 
-
 WARM_SECONDS = 3
 
 
