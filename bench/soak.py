@@ -238,6 +238,9 @@ def client(
     parent kills a process meanwhile; the other threads go on)."""
     import requests
 
+    # Cut off by a killed worker: before the answer (refused, reset) or while its body was coming.
+    CUT_OFF = (requests.ConnectionError, requests.exceptions.ChunkedEncodingError)  # noqa: N806
+
     run = uuid.uuid4().hex[:8]
     # Work starts once every thread has signed in (a password hash each, slow on a busy machine).
     ready = threading.Barrier(concurrency + 1)
@@ -271,7 +274,7 @@ def client(
         for _ in range(6):
             try:
                 response = timed(session, "POST", path, json=body, headers=headers)
-            except requests.ConnectionError:
+            except CUT_OFF:
                 note_retry()
                 time.sleep(0.2)
                 continue
@@ -282,7 +285,7 @@ def client(
         for _ in range(6):
             try:
                 return timed(session, "GET", path).status_code
-            except requests.ConnectionError:
+            except CUT_OFF:
                 note_retry()
                 time.sleep(0.2)
         return None
@@ -305,7 +308,7 @@ def client(
                     return
                 last = f"{response.status_code} {response.text[:300]}"
                 time.sleep(0.5)
-            except requests.ConnectionError as error:
+            except CUT_OFF as error:
                 last = str(error)
                 time.sleep(0.2)
         raise RuntimeError(f"could not sign in as {email}: {last}")
@@ -381,7 +384,7 @@ def client(
                 try:
                     page = session.get(f"{url}/admin/tickets/{target['uuid']}", timeout=30)
                     break
-                except requests.ConnectionError:
+                except CUT_OFF:
                     note_retry()
                     time.sleep(0.2)
             if page is None:
@@ -397,7 +400,7 @@ def client(
                     f"/admin/tickets/{target['uuid']}/note",
                     data={"csrf_token": token.group(1), "note": note},
                 )
-            except requests.ConnectionError:
+            except CUT_OFF:
                 return None  # cut off: maybe written, maybe not; no key to retry it with
             if response.status_code != 302:
                 return {"error": f"note: {response.status_code}"}
