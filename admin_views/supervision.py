@@ -10,7 +10,7 @@ from wtforms import BooleanField, IntegerField, SelectField, SelectMultipleField
 from wtforms.validators import DataRequired, NumberRange, Optional, Regexp
 from wtforms.widgets import CheckboxInput, ListWidget
 
-from admin_views.base import SecuredView, local_path
+from admin_views.base import SecuredView, local_path, show_error
 from ticketer import ticket_lists
 from ticketer.errors import TicketerError
 from ticketer.extensions import db
@@ -63,18 +63,6 @@ def _minutes(hhmm: str) -> int:
 
 def _hhmm(minutes: int) -> str:
     return f"{minutes // 60:02d}:{minutes % 60:02d}"
-
-
-def _show_error(form: FlaskForm, error: TicketerError, aliases: dict | None = None) -> None:
-    """Put a service error by its field; one without a field goes to the top."""
-    shown = False
-    for name, message in error.fields.items():
-        field = getattr(form, (aliases or {}).get(name, name), None)
-        if field is not None:
-            field.errors = [*field.errors, message]
-            shown = True
-    if not shown:
-        flash(error.message, "error")
 
 
 class SupervisionView(SecuredView):
@@ -135,7 +123,7 @@ class SupervisionView(SecuredView):
                 return redirect(url_for(".index"))
             except TicketerError as error:
                 db.session.rollback()
-                _show_error(form, error)
+                show_error(error, form)
         return self._render_index(form, 400)
 
     def _topic_form(self, topic: Topic, formdata=None) -> TopicSettingsForm:
@@ -190,7 +178,7 @@ class SupervisionView(SecuredView):
                 except TicketerError as error:
                     db.session.rollback()
                     topic = db.session.get(Topic, topic_id)
-                    _show_error(form, error)
+                    show_error(error, form)
         settings = assignment.get_settings(topic.id)
         return (
             self.render(
