@@ -59,3 +59,21 @@ def test_a_reply_to_a_contact_the_workspace_does_not_know_is_refused_with_its_wo
     with pytest.raises(workspace.WorkspaceError) as refused:
         workspace.send_message(rapidpro.url, rapidpro.token, contact_uuid=str(uuid.uuid4()), text="Hola")
     assert refused.value.permanent and "No such object" in refused.value.message
+
+
+def test_replies_go_through_the_contacts_connection_else_the_only_one(db, rapidpro):
+    lone, attached, nowhere = make_contact("A"), make_contact("B"), make_contact("C")
+    db.session.commit()
+    assert conversation.reply_routes([lone.id]) == {}
+    first = connections.add_rapidpro(name="One", base_url=rapidpro.url, api_token=rapidpro.token)
+    db.session.commit()
+    assert {k: v.connection_id for k, v in conversation.reply_routes([lone.id, attached.id]).items()} == {
+        lone.id: first.id,
+        attached.id: first.id,
+    }
+    second = connections.add_rapidpro(name="Two", base_url="https://two.example.org", api_token="k")
+    connections.attach_contact(attached.id, "Two")
+    db.session.commit()
+    routes = conversation.reply_routes([lone.id, attached.id, nowhere.id])
+    assert {k: v.connection_id for k, v in routes.items()} == {attached.id: second.id}
+    assert routes[attached.id].base_url == "https://two.example.org"

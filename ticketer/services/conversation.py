@@ -301,6 +301,42 @@ FOLLOW_FOR = timedelta(days=2)
 FOLLOW_PER_RUN = 10  # one request per message: a small share of the workspace's 3,600 an hour
 
 
+@dataclass(frozen=True)
+class ReplyRoute:
+    """The workspace a reply to a contact goes out through."""
+
+    connection_id: int
+    base_url: str
+    api_token: str
+
+
+def any_connection() -> bool:
+    return db.session.execute(select(Connection.id).limit(1)).first() is not None
+
+
+def reply_routes(contact_ids) -> dict[int, ReplyRoute]:
+    """contact id -> the connection their replies go through: the contact's own, else the only one
+    there is. Contacts with neither are left out. Two queries, whatever the number of contacts."""
+    contact_ids = list(dict.fromkeys(contact_ids))
+    if not contact_ids:
+        return {}
+    connections = {
+        row.id: ReplyRoute(row.id, row.base_url, row.api_token)
+        for row in db.session.execute(select(Connection.id, Connection.base_url, Connection.api_token))
+    }
+    if not connections:
+        return {}
+    only = next(iter(connections.values())) if len(connections) == 1 else None
+    routes = {}
+    for contact_id, connection_id in db.session.execute(
+        select(_CONTACTS.c.id, _CONTACTS.c.connection_id).where(_CONTACTS.c.id.in_(contact_ids))
+    ):
+        route = connections.get(connection_id) if connection_id is not None else only
+        if route is not None:
+            routes[contact_id] = route
+    return routes
+
+
 def record_sent(message_id: int, connection_id: int, sent: rapidpro.WorkspaceMessage) -> None:
     """A reply the workspace accepted: remember its uuid there and its first status. Doesn't commit."""
     db.session.execute(
