@@ -27,7 +27,7 @@ def test_add_keeps_the_token_and_starts_pulling_from_now(db, rapidpro):
     [
         ("https://app.rapidpro.io/", "https://app.rapidpro.io"),
         ("https://rp.example.org/api/v2/flows.json", "https://rp.example.org"),
-        ("http://10.0.0.5:8000/rapidpro/", "http://10.0.0.5:8000/rapidpro"),
+        ("http://rapidpro.internal.example:8000/rapidpro/", "http://rapidpro.internal.example:8000/rapidpro"),
     ],
 )
 def test_the_server_url_is_its_root(db, url, stored):
@@ -40,6 +40,30 @@ def test_the_server_url_is_its_root(db, url, stored):
 def test_urls_that_are_not_a_server_are_refused(db, url):
     with pytest.raises(ValidationError):
         connections.add_rapidpro(name="x", base_url=url, api_token="abc")
+
+
+def test_internal_addresses_are_refused_unless_allowed(app, db):
+    with pytest.raises(ValidationError) as refused:
+        connections.add_rapidpro(name="LAN", base_url="http://10.0.0.5:8000", api_token="abc")
+    assert "ENGINE_ALLOWED_HOSTS" in refused.value.message
+    app.config["ENGINE_ALLOWED_HOSTS"] = "127.0.0.1, localhost, 10.0.0.0/8"
+    try:
+        assert connections.add_rapidpro(name="LAN", base_url="http://10.0.0.5:8000", api_token="abc").id
+    finally:
+        app.config["ENGINE_ALLOWED_HOSTS"] = "127.0.0.1, localhost"
+
+
+def test_a_connection_pointed_at_an_internal_address_later_is_refused_at_each_call(app, db, rapidpro):
+    connection = connections.add_rapidpro(name="Soporte", base_url=rapidpro.url, api_token=rapidpro.token)
+    db.session.commit()
+    app.config["ENGINE_ALLOWED_HOSTS"] = ""
+    try:
+        with pytest.raises(ConnectionFailed) as refused:
+            connections.check_connection(connection.id)
+    finally:
+        app.config["ENGINE_ALLOWED_HOSTS"] = "127.0.0.1, localhost"
+    assert "loopback" in refused.value.message and "ENGINE_ALLOWED_HOSTS" in refused.value.message
+    assert rapidpro.requests == []
 
 
 def test_names_are_unique_ignoring_case_and_tokens_are_one_word(db, rapidpro):

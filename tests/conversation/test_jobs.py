@@ -72,7 +72,7 @@ def test_the_scheduler_process_brings_a_message_into_the_ticket(db, database_url
             DATABASE_URL=database_url,
             SECRET_KEY="test-scheduler",
             RAPIDPRO_SYNC_SECONDS="0.2",
-            ENGINE_ALLOWED_HOSTS="127.0.0.1",
+            ENGINE_ALLOWED_HOSTS="127.0.0.1",  # the test workspace is on loopback
         ),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

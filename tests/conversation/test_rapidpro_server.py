@@ -8,6 +8,15 @@ from temba_client.exceptions import TembaRateExceededError, TembaTokenError
 from temba_client.v2 import TembaClient
 
 from tests.rapidpro_server import TOKEN, RapidProServer
+from ticketer.engines import outbound
+
+
+@pytest.fixture(autouse=True)
+def loopback_exchange():
+    """temba_client's requests go through Ticketer's outbound module (once ticketer.engines.rapidpro
+    is imported); here they run in one exchange that may reach the test server on loopback."""
+    with outbound.exchange(outbound.Policy(allowed_hosts=outbound.AllowedHosts.parse("127.0.0.1"))):
+        yield
 
 
 def client(server: RapidProServer, token: str = TOKEN) -> TembaClient:

@@ -14,7 +14,9 @@ def test_a_reply_sent_through_the_workspace_and_its_status_followed(db, rapidpro
     reply = ticket_service.reply(ticket.id, "Hola María, ya lo reviso", by=None)
     db.session.commit()
 
-    sent = workspace.send_message(rapidpro.url, rapidpro.token, contact_uuid=contact_uuid, text=reply.text)
+    sent = workspace.send_message(
+        rapidpro.url, rapidpro.token, contact_uuid=contact_uuid, text=reply.text, policy=connections.policy()
+    )
     conversation.record_sent(reply.id, connection.id, sent)
     db.session.commit()
     [received] = rapidpro.sent()
@@ -41,7 +43,9 @@ def test_a_reply_the_workspace_fails_shows_as_failed_with_the_reason(db, rapidpr
     ticket = make_ticket(make_contact("María", uuid=contact_uuid))
     reply = ticket_service.reply(ticket.id, "Hola", by=None)
     db.session.commit()
-    sent = workspace.send_message(rapidpro.url, rapidpro.token, contact_uuid=contact_uuid, text="Hola")
+    sent = workspace.send_message(
+        rapidpro.url, rapidpro.token, contact_uuid=contact_uuid, text="Hola", policy=connections.policy()
+    )
     conversation.record_sent(reply.id, connection.id, sent)
     db.session.commit()
     rapidpro.set_status(sent.uuid, "failed")
@@ -57,7 +61,9 @@ def test_a_reply_to_a_contact_the_workspace_does_not_know_is_refused_with_its_wo
     import pytest
 
     with pytest.raises(workspace.WorkspaceError) as refused:
-        workspace.send_message(rapidpro.url, rapidpro.token, contact_uuid=str(uuid.uuid4()), text="Hola")
+        workspace.send_message(
+            rapidpro.url, rapidpro.token, contact_uuid=str(uuid.uuid4()), text="Hola", policy=connections.policy()
+        )
     assert refused.value.permanent and "No such object" in refused.value.message
 
 

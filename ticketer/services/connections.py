@@ -7,9 +7,11 @@ open call named (contacts.connection_id), else the only connection there is.
 
 from urllib.parse import urlparse
 
+from flask import current_app
 from sqlalchemy import func, select, update
 
 from ticketer.clock import utcnow
+from ticketer.engines import outbound
 from ticketer.errors import Conflict, ConnectionFailed, NotFound, ValidationError
 from ticketer.extensions import db
 from ticketer.integrations import rapidpro
@@ -34,7 +36,19 @@ def clean_base_url(value: str | None) -> str:
     path = parsed.path
     if "/api/v2" in path:
         path = path[: path.index("/api/v2")]
-    return f"{parsed.scheme}://{parsed.netloc}{path.rstrip('/')}"
+    url = f"{parsed.scheme}://{parsed.netloc}{path.rstrip('/')}"
+    try:  # checked again on every connection the pull or a send makes (ticketer/engines/outbound.py)
+        outbound.check_url(url, outbound.AllowedHosts.parse(current_app.config.get("ENGINE_ALLOWED_HOSTS", "")))
+    except outbound.Refused as refused:
+        raise ValidationError(
+            f"Ticketer doesn't connect to this address: {refused.message}.", field="base_url"
+        ) from None
+    return url
+
+
+def policy() -> outbound.Policy:
+    """What calls to a workspace may reach (ENGINE_ALLOWED_HOSTS) and their deadline, from the app's config."""
+    return outbound.Policy.from_config(current_app.config)
 
 
 def _clean_name(value: str | None) -> str:
@@ -145,7 +159,7 @@ def check_connection(connection_id: int, *, by: User | None = None) -> str:
     require(by, Capability.INTEGRATIONS)
     connection = get_connection(connection_id)
     try:
-        return rapidpro.workspace_name(connection.base_url, connection.api_token)
+        return rapidpro.workspace_name(connection.base_url, connection.api_token, policy=policy())
     except rapidpro.WorkspaceError as error:
         raise ConnectionFailed(error.message) from None
 

@@ -33,6 +33,7 @@ from ticketer.integrations import rapidpro
 from ticketer.models import Contact, Message, Ticket, TicketStatus, UTCDateTime, new_uuid
 from ticketer.models.connections import Connection, ConnectionSync
 from ticketer.models.flows import Flow, FlowEngine
+from ticketer.services import connections as connection_service
 from ticketer.services.ticket_changes import expire_tickets
 
 # Messages created up to this long before the last pass's newest are read again: one that became
@@ -112,7 +113,9 @@ def pull(
     commit()  # nothing is held while the workspace answers
 
     try:
-        pages = rapidpro.message_pages(base_url, api_token, after=after, before=resume_before)
+        pages = rapidpro.message_pages(
+            base_url, api_token, after=after, before=resume_before, policy=connection_service.policy()
+        )
         for page in pages:
             report.pages += 1
             stored, without_ticket = store_page(connection_id, page)
@@ -371,9 +374,10 @@ def follow_statuses(connection_id: int, *, commit: Callable[[], None], limit: in
     ).all()
     commit()  # nothing is held while the workspace answers
     changed = 0
+    policy = connection_service.policy()
     for message_id, external_uuid, known in pending:
         try:
-            status = rapidpro.message_status(base_url, api_token, external_uuid)
+            status = rapidpro.message_status(base_url, api_token, external_uuid, policy=policy)
         except rapidpro.WorkspaceError as error:
             if error.retry_after is not None:
                 _record_failure(connection_id, error)
