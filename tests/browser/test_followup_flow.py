@@ -4,6 +4,7 @@ sent, while the deliveries panel shows the start `sent`."""
 
 import time
 
+from playwright.sync_api import expect
 from sqlalchemy import select
 
 from tests.conftest import sign_in
@@ -46,9 +47,12 @@ def test_closing_a_ticket_starts_the_builtin_flow(db, browser, page, live_server
     page.click("text=Create")
     page.fill("#name", "Satisfaction")
     page.select_option("#engine", "rapidpro")
-    assert page.is_visible("#base_url") and not page.is_visible("#templates")
+    # The form's script shows the picked engine's fields: wait for it (it may run late on a busy machine).
+    expect(page.locator("#base_url")).to_be_visible(timeout=30_000)
+    expect(page.locator("#templates")).to_be_hidden(timeout=30_000)
     page.select_option("#engine", "builtin")
-    assert page.is_visible("#templates") and not page.is_visible("#base_url")
+    expect(page.locator("#templates")).to_be_visible(timeout=30_000)
+    expect(page.locator("#base_url")).to_be_hidden(timeout=30_000)
     page.fill("#templates", "Thanks @contact.name! Your @ticket.topic ticket is closed.")
     page.click("input[type=submit][value=Save]")
     page.wait_for_selector("text=Record was successfully created.")
